@@ -1,0 +1,107 @@
+/* The one ABI shared by bpf/tmbpf.bpf.c and user space.
+ * Fixed-width fields, explicit padding, no pointers, no bool.
+ * User space _Static_asserts the sizes (user/probe/abi_check.c). */
+#ifndef TMBPF_ABI_H
+#define TMBPF_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Hard cap on --frames; stacks are fixed-size map values. */
+#define TM_BPF_MAX_FRAMES 128
+
+/* How BPF finds the current thread's PyThreadState (bits, tried in this order). */
+#define TM_TSTATE_TLS 0x1      /* 3.12+: *(fsbase + tls_tstate_offset) (_Py_tss_tstate) */
+#define TM_TSTATE_GILSTATE 0x2 /* <=3.11: *tstate_current_addr, valid if ->thread_id == fsbase */
+#define TM_TSTATE_TSD 0x4      /* any: glibc TSD slot of autoTSSkey: *(fsbase + tsd_offset + 16*key + 8) */
+
+/* Frame chain layout. */
+#define TM_FRAMES_OBJECT 0   /* <=3.10: PyFrameObject list via f_back; lasti is f_lasti (int) */
+#define TM_FRAMES_INTERP 1   /* 3.11+: _PyInterpreterFrame list via previous; lasti is the instr pointer */
+
+/* Owner value of C-stack shim frames (3.12+), skipped in BPF. */
+#define TM_OWNER_CSTACK 3
+
+/* Per traced process: everything BPF needs, computed by user space at attach
+ * (user/probe/). Keyed by tgid in the `procs` map. Offsets are byte offsets;
+ * TM_NO_OFFSET marks a field that this version does not have. */
+#define TM_NO_OFFSET 0xffffu
+
+struct tm_proc_config {
+	__u32 py_version;       /* (major << 8) | minor, e.g. 0x030c */
+	__u32 tstate_routes;    /* TM_TSTATE_* bits */
+	__u64 tstate_current_addr; /* absolute address of _PyRuntime.gilstate.tstate_current */
+	__u64 tss_key_addr;        /* absolute address of the int key in autoTSSkey (Py_tss_t._key) */
+	__s64 tls_tstate_offset;   /* _Py_tss_tstate == fsbase + this (static TLS), when TM_TSTATE_TLS */
+	__u32 tsd_specific_offset; /* glibc: offsetof(struct pthread, specific_1stblock) = 0x310 */
+	__u32 frame_kind;          /* TM_FRAMES_* */
+	/* PyThreadState */
+	__u16 ts_thread_id;        /* pthread_t thread_id */
+	__u16 ts_frame;            /* <=3.10 frame, 3.11/3.12 cframe, 3.13 current_frame */
+	__u16 cframe_current_frame; /* 3.11/3.12: offset in _PyCFrame; else TM_NO_OFFSET */
+	/* frames */
+	__u16 f_back;              /* f_back / previous */
+	__u16 f_code;              /* f_code / f_executable */
+	__u16 f_lasti;             /* f_lasti (int) / prev_instr / instr_ptr */
+	__u16 f_owner;             /* 3.11+: owner (char); else TM_NO_OFFSET */
+	__u16 f_read_size;         /* bytes to read per frame: covers all fields above */
+	__u32 max_frames;          /* frames kept per stack, 1..TM_BPF_MAX_FRAMES */
+	__u32 finalizing;          /* set by BPF when Py_FinalizeEx is entered: maps freeze */
+};
+
+/* One captured frame: code object address and the raw instruction position
+ * (f_lasti for TM_FRAMES_OBJECT, the instruction pointer for TM_FRAMES_INTERP).
+ * User space turns both into (filename, lineno). */
+struct tm_frame_raw {
+	__u64 code;
+	__u64 lasti;
+};
+
+/* Interned stacks: `stacks` maps a 64-bit hash of the frames to this. */
+struct tm_stack {
+	__u32 nframe;        /* frames stored (0: no Python frame: tracemalloc's <unknown>:0) */
+	__u32 total_nframe;  /* frames on the thread's stack, up to the walk limit */
+	struct tm_frame_raw frames[TM_BPF_MAX_FRAMES]; /* most recent first */
+};
+
+/* Live blocks: (pid, domain, address) -> block. Domain 0 for the PyMem/PyObject
+ * allocators (as tracemalloc), the caller's domain for PyTraceMalloc_Track. */
+struct tm_block_key {
+	__u32 pid;
+	__u32 domain;
+	__u64 addr;
+};
+
+struct tm_block {
+	__u64 size_bytes;
+	__u64 stack_id;   /* key in `stacks`; 0: stack not recorded (counted as a drop) */
+	__u64 alloc_ns;   /* bpf_ktime_get_ns(); user space converts to wall time */
+	__u32 tid;
+	__u32 _pad;
+};
+
+/* Drop and event counters, one array slot each (per-CPU array `counters`). */
+enum tm_counter {
+	TM_CNT_ALLOCS = 0,       /* allocations recorded */
+	TM_CNT_FREES,            /* frees that removed a live block */
+	TM_CNT_FREE_UNKNOWN,     /* frees of blocks tmbpf never saw (allocated before attach) */
+	TM_CNT_NESTED,           /* nested events skipped (raw under pymalloc, inside realloc) */
+	TM_CNT_DROP_BLOCKS_FULL, /* live_blocks map full: allocation lost */
+	TM_CNT_DROP_STACKS_FULL, /* stacks map full: block kept with stack_id 0 */
+	TM_CNT_DROP_FRAME_READ,  /* a frame could not be read: stack truncated */
+	TM_CNT_DROP_NO_RETURN,   /* a return probe found no matching entry */
+	TM_CNT_DROP_PENDING_FULL,/* per-thread pending map full */
+	TM_CNT_MAX,
+};
+
+/* Ring buffer events to user space. */
+#define TM_EVENT_FINALIZING 1 /* the process entered Py_FinalizeEx; its maps are frozen */
+
+struct tm_event {
+	__u32 type;
+	__u32 pid;
+	__u64 ts_ns;
+};
+
+#endif

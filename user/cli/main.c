@@ -1,0 +1,52 @@
+/* tmbpf entry point: one table of subcommands, exact match only (bpftool style).
+ * "tmbpf -p PID ..." with no subcommand is the live top view. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+struct command {
+	const char *name;
+	int (*handler)(int argc, char **argv);
+	const char *synopsis;
+};
+
+static const struct command commands[] = {
+	{ "stats", cmd_stats, "stats FILE [--key lineno|filename|traceback] [--cumulative] [--limit N] [filters] [--json]" },
+	{ "compare", cmd_compare, "compare OLD NEW [same options as stats]" },
+	{ "convert", cmd_convert, "convert IN OUT [--format pickle|native|json]" },
+	{ "info", cmd_info, "info FILE" },
+	{ "snapshot", cmd_snapshot, "snapshot -p PID -o FILE [--frames N] [--duration S | --every S]" },
+	{ "run", cmd_run, "run [--frames N] [-o FILE] -- CMD [ARGS]" },
+	{ "top", cmd_top, "[top] -p PID [--frames N] [--interval S] [--key K] [--limit N] [filters]" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: tmbpf COMMAND [OPTIONS]\n"
+		     "Python's tracemalloc, from outside the process, with eBPF.\n\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  tmbpf %s\n", commands[i].synopsis);
+	fprintf(out, "\nFilters: --include SPEC --exclude SPEC --include-any SPEC --exclude-any SPEC\n"
+		     "         --domain N --exclude-domain N   (SPEC: fnmatch pattern[:LINENO])\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (argv[1][0] == '-')
+		return cmd_top(argc, argv);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].handler(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "tmbpf: unknown command '%s' (try 'tmbpf --help')\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,38 @@
+/* Snapshot files: tracemalloc's pickle (what Snapshot.dump() writes, CPython
+ * 3.8-3.13), tmbpf's native format, and JSON (write-only).
+ *
+ * Loaders never trust their input: every length is checked against what is
+ * left of the file before anything is allocated. On failure they return
+ * NULL/negative errno and write one line (no file name, no newline) into err;
+ * the caller prefixes the file name.
+ * Writers are atomic: they write PATH.tmp.XXXXXX and rename it over PATH.
+ */
+#ifndef TM_CORE_SNAPSHOT_IO_H
+#define TM_CORE_SNAPSHOT_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/snapshot.h"
+
+enum tm_file_format {
+	TM_FORMAT_AUTO = 0, /* load: sniff the content; save: from the extension, else native */
+	TM_FORMAT_PICKLE,
+	TM_FORMAT_NATIVE,
+	TM_FORMAT_JSON,
+};
+
+/* Load any supported file (format sniffed from content). */
+struct tm_snapshot *tm_snapshot_load(const char *path, char *err, size_t errlen);
+/* Load from memory (used by the fuzzers). */
+struct tm_snapshot *tm_snapshot_load_mem(const void *data, size_t len, char *err, size_t errlen);
+
+int tm_snapshot_save(const struct tm_snapshot *snap, const char *path, enum tm_file_format fmt,
+		     char *err, size_t errlen);
+
+/* TM_FORMAT_PICKLE for *.pickle / *.pkl, TM_FORMAT_JSON for *.json, else TM_FORMAT_NATIVE. */
+enum tm_file_format tm_format_from_path(const char *path);
+/* "pickle", "native", "json" -> format; -EINVAL otherwise. */
+int tm_format_parse(const char *name, enum tm_file_format *fmt);
+
+#endif
