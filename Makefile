@@ -3,7 +3,7 @@
 #   user/probe/*.c  -> build/libtmprobe.a (libbpf, libelf: attaching to a live CPython)
 #   user/cli/*.c    -> ./tmbpf
 #   bpf/*.bpf.c     -> build/bpf/*.skel.h (clang -target bpf, bpftool gen object/skeleton)
-#   tests/unit/test_*.c -> build/tests/test_* (each links libtmcore.a, and libtmprobe.a if it includes probe/)
+#   tests/unit/test_core_*.c -> build/tests/test_core_* (libtmcore.a only); other test_*.c link everything
 #   tests/fuzz/fuzz_*.c -> build/fuzz/fuzz_* (clang -fsanitize=fuzzer,address,undefined)
 
 OUT      ?= build
@@ -65,6 +65,11 @@ $(OUT)/bpf/%.bpf.o: $(OUT)/bpf/%.tmp.bpf.o
 
 $(OUT)/bpf/%.skel.h: $(OUT)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# test_core_*: the snapshot library alone (no libbpf); test_probe_* and others: everything.
+$(OUT)/tests/test_core_%: tests/unit/test_core_%.c $(OUT)/libtmcore.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(OUT)/libtmcore.a -lz -lm
 
 $(OUT)/tests/%: tests/unit/%.c $(OUT)/libtmprobe.a $(OUT)/libtmcore.a
 	@mkdir -p $(@D)

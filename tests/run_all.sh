@@ -14,7 +14,8 @@ suites=(
 	"unit|tests/run_unit.sh $(ls build/tests/test_* 2>/dev/null | grep -v '\.d$' | tr '\n' ' ')"
 	"purity|tests/check_core_purity.sh"
 )
-for s in tests/diff/run.sh tests/e2e/run.sh; do
+# Every tests/<suite>/run.sh, e2e last (slowest).
+for s in $(ls tests/*/run.sh | grep -v /e2e/) tests/e2e/run.sh; do
 	[ -x "$s" ] && suites+=("$(basename "$(dirname "$s")")|$s")
 done
 
