@@ -1,0 +1,55 @@
+/* Private helpers shared by the snapshot file readers and writers
+ * (pickle_read.c, pickle_write.c, native_format.c, json_write.c, snapshot_io.c).
+ * Not part of the library API. */
+#ifndef TM_CORE_SNAPSHOT_IO_INTERNAL_H
+#define TM_CORE_SNAPSHOT_IO_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/snapshot.h"
+
+/* Write one formatted line into err (always NUL-terminated, truncated to fit). */
+void tm_io_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* 1 when s[0..len) is UTF-8 as Python's "utf-8"/"surrogatepass" codec accepts
+ * it (lone surrogates allowed, overlong forms and values above U+10FFFF not). */
+int tm_utf8_valid(const unsigned char *s, size_t len);
+
+/* Buffered output to a FILE; the first write error sticks in err. */
+struct tm_out {
+	FILE *fp;
+	unsigned char *buf;
+	size_t len, cap;
+	int err; /* 0 or negative errno */
+};
+
+int tm_out_init(struct tm_out *o, FILE *fp, size_t cap);
+int tm_out_flush(struct tm_out *o);
+void tm_out_release(struct tm_out *o);
+int tm_out_write(struct tm_out *o, const void *data, size_t len);
+
+static inline int tm_out_byte(struct tm_out *o, unsigned char c)
+{
+	if (o->len == o->cap && tm_out_flush(o))
+		return o->err;
+	o->buf[o->len++] = c;
+	return 0;
+}
+
+/* Writers: the whole snapshot to fp (not flushed to disk; the caller fsyncs). */
+int tm_pickle_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
+int tm_native_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
+int tm_json_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
+
+/* Native loader over any byte source: read() returns bytes read (short only at
+ * end of input) or a negative errno. size_hint: total input size when known
+ * (bounds header claims before allocating), else 0. */
+typedef long (*tm_read_fn)(void *ctx, void *buf, size_t len);
+struct tm_snapshot *tm_native_load_stream(tm_read_fn read, void *ctx, uint64_t size_hint,
+					  char *err, size_t errlen);
+
+#endif
