@@ -1,0 +1,110 @@
+/* tmbpf snapshot -p PID -o FILE [--frames N] [--duration S | --every S]
+ * Writes FILE at the end (duration over, Ctrl-C, the target finalizing or
+ * exiting); numbered files (FILE.0001.ext, ...) every S seconds and on SIGUSR1. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/commands.h"
+#include "cli/live_session.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int write_now(struct live_session *s, const char *path)
+{
+	struct tm_snapshot *snap = live_take_snapshot(s);
+	int ret;
+
+	if (!snap)
+		return 1;
+	ret = live_write_snapshot(s, snap, path);
+	tm_snapshot_free(snap);
+	return ret;
+}
+
+static int write_numbered(struct live_session *s, unsigned *n)
+{
+	char path[4096];
+
+	if (live_numbered_path(s->opts->output, ++*n, path, sizeof(path))) {
+		fprintf(stderr, "tmbpf: %s: name too long\n", s->opts->output);
+		return 1;
+	}
+	return write_now(s, path);
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+	struct live_opts o;
+	struct live_session s;
+	unsigned n = 0;
+	double start, next_every;
+	int ret = 0, rc;
+
+	live_opts_init(&o);
+	for (int i = 1; i < argc; i++) {
+		rc = live_parse_option(&o, argc, argv, &i);
+		if (rc < 0)
+			return 2;
+		if (rc == 0) {
+			fprintf(stderr, "tmbpf: snapshot: unknown option '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!o.pid || !o.output) {
+		fprintf(stderr, "tmbpf: snapshot: usage: tmbpf snapshot -p PID -o FILE [--frames N] "
+				"[--duration S | --every S]\n");
+		return 2;
+	}
+	if (o.duration_s && o.every_s && o.every_s > o.duration_s) {
+		fprintf(stderr, "tmbpf: snapshot: --every is longer than --duration\n");
+		return 2;
+	}
+	live_install_signals();
+	if (live_attach(&s, &o))
+		return 1;
+	fprintf(stderr, "tmbpf: tracing PID %d (CPython %s, %u frames)%s\n", o.pid,
+		s.target.version, o.capture.max_frames,
+		o.duration_s ? "" : "; Ctrl-C writes the snapshot");
+	start = now_s();
+	next_every = start + o.every_s;
+	for (;;) {
+		double t;
+
+		tm_capture_poll(s.capture, 100);
+		t = now_s();
+		if (tm_capture_finalizing(s.capture, o.pid)) {
+			fprintf(stderr, "tmbpf: PID %d is finalizing\n", o.pid);
+			ret |= write_now(&s, o.output);
+			tm_capture_resume(s.capture, o.pid);
+			break;
+		}
+		if (!live_target_alive(o.pid)) {
+			fprintf(stderr, "tmbpf: PID %d exited; snapshot of the blocks live at its end\n",
+				o.pid);
+			ret |= write_now(&s, o.output);
+			break;
+		}
+		if (live_snapshot_requested) {
+			live_snapshot_requested = 0;
+			ret |= write_numbered(&s, &n);
+		}
+		if (o.every_s && t >= next_every) {
+			next_every += o.every_s;
+			ret |= write_numbered(&s, &n);
+		}
+		if ((o.duration_s && t - start >= o.duration_s) || live_stop_requested) {
+			ret |= write_now(&s, o.output);
+			break;
+		}
+	}
+	live_print_drops(&s, stderr);
+	live_detach(&s);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,66 @@
+/* What the live commands (top, snapshot, run) share: options, attaching to
+ * one process, signals, and writing snapshots. */
+#ifndef TM_CLI_LIVE_SESSION_H
+#define TM_CLI_LIVE_SESSION_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/snapshot_io.h"
+#include "probe/capture.h"
+#include "probe/target.h"
+
+struct live_opts {
+	pid_t pid;
+	struct tm_capture_opts capture;
+	const char *output;      /* -o FILE */
+	enum tm_file_format format;
+	double interval_s;       /* top: seconds between reports */
+	double duration_s;       /* snapshot: stop after (0: until Ctrl-C / exit) */
+	double every_s;          /* snapshot: periodic files */
+	int reset_peak;          /* reset the peak after each report */
+	int redirect;            /* 1: allowed (default), 0: --no-redirect */
+};
+
+struct live_session {
+	struct live_opts *opts;
+	struct tm_target target;
+	struct tm_capture *capture;
+	uint64_t start_ns;       /* CLOCK_REALTIME at attach */
+	unsigned snapshots_written;
+};
+
+extern volatile sig_atomic_t live_stop_requested;   /* SIGINT / SIGTERM */
+extern volatile sig_atomic_t live_snapshot_requested; /* SIGUSR1 */
+
+/* Parse one live option at argv[*i] (advancing *i over its value).
+ * Returns 1 if consumed, 0 if not a live option, -1 on a usage error (printed). */
+int live_parse_option(struct live_opts *o, int argc, char **argv, int *i);
+void live_opts_init(struct live_opts *o);
+
+void live_install_signals(void);
+
+/* Open the target, load BPF and attach. Returns 0 or an exit code (1) after
+ * printing one line. */
+int live_attach(struct live_session *s, struct live_opts *o);
+void live_detach(struct live_session *s);
+
+/* Take a snapshot (metadata filled) or NULL after printing one line. */
+struct tm_snapshot *live_take_snapshot(struct live_session *s);
+
+/* Write snap to path (atomic). Returns 0 or 1 after printing one line. */
+int live_write_snapshot(struct live_session *s, const struct tm_snapshot *snap, const char *path);
+
+/* The periodic file name for the n-th snapshot: "out.pickle" -> "out.0003.pickle". */
+int live_numbered_path(const char *path, unsigned n, char *buf, size_t len);
+
+/* One header line on stderr: time, current/peak, blocks, drops, coverage. */
+void live_print_header(struct live_session *s, FILE *out);
+/* Counter lines with remedies for every non-zero drop counter. */
+void live_print_drops(struct live_session *s, FILE *out);
+
+/* 1 while the target process exists. */
+int live_target_alive(pid_t pid);
+
+#endif
