@@ -14,7 +14,7 @@ PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
 
 WERROR   ?= $(if $(CI),-Werror,)
 CFLAGS   ?= -g -O2
-CFLAGS   += -std=gnu11 -Wall -Wextra $(WERROR) -MMD -MP -Iuser -I$(OUT) -D_GNU_SOURCE
+CFLAGS   += -std=gnu11 -Wall -Wextra $(WERROR) -MMD -MP -Iuser -Ibpf -I$(OUT) -D_GNU_SOURCE
 LDLIBS   += -lbpf -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ivmlinux -Ibpf -Wall -Wno-unused-function

@@ -58,11 +58,55 @@ struct tm_frame_raw {
 	__u64 lasti;
 };
 
-/* Interned stacks: `stacks` maps a 64-bit hash of the frames to this. */
+/* Interned stacks: `stacks` maps a 64-bit hash of the frames (never 0) to
+ * this. The map's value size is TM_STACK_BYTES(max_frames), set by user space
+ * before load, so only the frames of --frames take room; BPF builds the
+ * stack in a full-size per-CPU scratch copy. */
 struct tm_stack {
 	__u32 nframe;        /* frames stored (0: no Python frame: tracemalloc's <unknown>:0) */
-	__u32 total_nframe;  /* frames on the thread's stack, up to the walk limit */
+	__u32 total_nframe;  /* Python frames on the thread's stack, up to walk_limit */
 	struct tm_frame_raw frames[TM_BPF_MAX_FRAMES]; /* most recent first */
+};
+#define TM_STACK_BYTES(nframes) (8u + 16u * (nframes))
+
+/* Frames counted at most per stack walk (total_nframe); the default recursion
+ * limit is 1000. Load-time knob, see struct tm_bpf_config. */
+#define TM_WALK_LIMIT_DEFAULT 1024u
+
+/* Load-time knobs (the skeleton's rodata `tm_cfg`). */
+struct tm_bpf_config {
+	__u32 walk_limit;   /* 1..65535: frames counted per stack (total_nframe bound) */
+	__u32 _pad;
+};
+
+/* What one uprobe is, carried in its BPF cookie: the probe kind and which
+ * register holds each argument at the probe point (x86-64 ModRM numbers,
+ * rax 0 .. r15 15; the probe point may sit after `mov %rsi,%rdi`).
+ * Allocator implementations take ctx first: malloc size = arg1, calloc nelem
+ * = arg1 elsize = arg2, realloc ptr = arg1 size = arg2, free ptr = arg1;
+ * PyTraceMalloc_Track domain = arg0 ptr = arg1 size = arg2. */
+enum tm_probe_kind {
+	TM_PROBE_MALLOC = 1,
+	TM_PROBE_CALLOC,
+	TM_PROBE_REALLOC,
+	TM_PROBE_FREE,
+	TM_PROBE_TRACK,
+	TM_PROBE_UNTRACK,
+	TM_PROBE_FINALIZE,
+};
+#define TM_COOKIE(kind, r0, r1, r2)                                                   \
+	((__u64)(kind) | ((__u64)(r0) << 8) | ((__u64)(r1) << 12) | ((__u64)(r2) << 16))
+#define TM_COOKIE_KIND(c) ((__u32)((c) & 0xff))
+#define TM_COOKIE_REG(c, i) ((__u32)(((c) >> (8 + 4 * (i))) & 0xf))
+
+/* Traced memory of one process (map `traced_memory`, keyed by tgid), like
+ * tracemalloc.get_traced_memory(). current_bytes is signed arithmetic on a
+ * u64: frees of blocks never counted cannot occur (only blocks found in
+ * live_blocks are subtracted). Peak is updated without a lock: it may miss a
+ * concurrent increase by another thread of the same process. */
+struct tm_traced_memory {
+	__u64 current_bytes;
+	__u64 peak_bytes;
 };
 
 /* Live blocks: (pid, domain, address) -> block. Domain 0 for the PyMem/PyObject
@@ -90,8 +134,11 @@ enum tm_counter {
 	TM_CNT_DROP_BLOCKS_FULL, /* live_blocks map full: allocation lost */
 	TM_CNT_DROP_STACKS_FULL, /* stacks map full: block kept with stack_id 0 */
 	TM_CNT_DROP_FRAME_READ,  /* a frame could not be read: stack truncated */
-	TM_CNT_DROP_NO_RETURN,   /* a return probe found no matching entry */
+	TM_CNT_DROP_NO_RETURN,   /* an entry's return was never seen (stale pending record) */
 	TM_CNT_DROP_PENDING_FULL,/* per-thread pending map full */
+	TM_CNT_NO_TSTATE,        /* no Python thread state: stack <unknown> (as tracemalloc) */
+	TM_CNT_FROZEN,           /* events ignored after Py_FinalizeEx (maps frozen) */
+	TM_CNT_REPLACED,         /* allocation at an address still live (its free was missed) */
 	TM_CNT_MAX,
 };
 

@@ -22,10 +22,29 @@ enum tm_file_format {
 	TM_FORMAT_JSON,
 };
 
-/* Load any supported file (format sniffed from content). */
+/* Native files start with these 8 bytes; the layout is in docs/formats.md. */
+#define TM_NATIVE_MAGIC "TMBPF\x89\r\n"
+#define TM_NATIVE_MAGIC_LEN 8
+#define TM_NATIVE_VERSION 1
+
+/* What a loader saw besides the snapshot (for `tmbpf info`). */
+struct tm_load_info {
+	enum tm_file_format format;
+	unsigned version;    /* pickle protocol, or native format version */
+	uint64_t file_bytes;
+};
+
+/* Load any supported file (format sniffed from content). Native files are
+ * read as a stream, one chunk in memory at a time; pickles are mapped. */
 struct tm_snapshot *tm_snapshot_load(const char *path, char *err, size_t errlen);
+/* Same; info (may be NULL) receives format and version. */
+struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *info, char *err,
+					size_t errlen);
 /* Load from memory (used by the fuzzers). */
 struct tm_snapshot *tm_snapshot_load_mem(const void *data, size_t len, char *err, size_t errlen);
+/* The format-specific loaders behind the two above. */
+struct tm_snapshot *tm_pickle_load_mem(const void *data, size_t len, char *err, size_t errlen);
+struct tm_snapshot *tm_native_load_mem(const void *data, size_t len, char *err, size_t errlen);
 
 int tm_snapshot_save(const struct tm_snapshot *snap, const char *path, enum tm_file_format fmt,
 		     char *err, size_t errlen);
@@ -34,5 +53,7 @@ int tm_snapshot_save(const struct tm_snapshot *snap, const char *path, enum tm_f
 enum tm_file_format tm_format_from_path(const char *path);
 /* "pickle", "native", "json" -> format; -EINVAL otherwise. */
 int tm_format_parse(const char *name, enum tm_file_format *fmt);
+/* "pickle", "native", "json" or "auto". */
+const char *tm_format_name(enum tm_file_format fmt);
 
 #endif

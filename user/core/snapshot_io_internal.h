@@ -40,6 +40,25 @@ static inline int tm_out_byte(struct tm_out *o, unsigned char c)
 	return 0;
 }
 
+/* Map from (pointer, tag) to a u32, for writers that number what they have
+ * written (strings, frames). */
+struct tm_ptrmap_slot {
+	const void *ptr; /* NULL: empty */
+	uint64_t tag;
+	uint32_t value;
+};
+
+struct tm_ptrmap {
+	struct tm_ptrmap_slot *slots;
+	size_t cap, count;
+};
+
+/* The slot for (ptr, tag): ptr is NULL when absent, then the caller may fill
+ * it (ptr, tag, value) and increment count. NULL on allocation failure. The
+ * pointer is valid until the next lookup. */
+struct tm_ptrmap_slot *tm_ptrmap_lookup(struct tm_ptrmap *m, const void *ptr, uint64_t tag);
+void tm_ptrmap_release(struct tm_ptrmap *m);
+
 /* Writers: the whole snapshot to fp (not flushed to disk; the caller fsyncs). */
 int tm_pickle_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
 int tm_native_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);

@@ -247,3 +247,58 @@ int tm_elf_dtpmod_slot(const struct tm_elf *e, uint64_t *vaddr)
 	}
 	return -ENOENT;
 }
+
+static size_t scan_refs(const uint8_t *c, size_t len, uint64_t vaddr, struct tm_code_ref *refs,
+			size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i + 6 <= len && n < max; i++) {
+		uint8_t rex = 0, op, modrm;
+		size_t p = i;
+		int32_t disp;
+
+		if ((c[p] & 0xf0) == 0x40) {
+			rex = c[p];
+			p++;
+		}
+		if (p + 6 > len)
+			break;
+		op = c[p];
+		modrm = c[p + 1];
+		if ((op == 0x8b || op == 0x8d || op == 0x89) && (rex & 0x08) && (modrm & 0xc7) == 0x05) {
+			memcpy(&disp, c + p + 2, 4);
+			refs[n].target = vaddr + p + 6 + (int64_t)disp;
+		} else if (op == 0xff && (modrm == 0x15 || modrm == 0x25)) {
+			memcpy(&disp, c + p + 2, 4);
+			refs[n].target = vaddr + p + 6 + (int64_t)disp;
+		} else if (op == 0x8b && (rex & 0x08) && (modrm & 0xc7) == 0x04 && p + 7 <= len &&
+			   c[p + 2] == 0x25) {
+			memcpy(&disp, c + p + 3, 4);
+			refs[n].target = (uint64_t)(int64_t)disp;
+		} else {
+			continue;
+		}
+		refs[n].at = (uint32_t)i;
+		refs[n].opcode = op;
+		refs[n].reg = ((modrm >> 3) & 7) | ((rex & 0x04) ? 8 : 0);
+		n++;
+	}
+	return n;
+}
+
+int tm_elf_code_refs(const struct tm_elf *e, uint64_t vaddr, size_t len, struct tm_code_ref *refs,
+		     size_t max)
+{
+	uint8_t code[512];
+	int err;
+
+	if (len > sizeof(code))
+		len = sizeof(code);
+	/* Shorten until readable: the function may sit at the end of a segment. */
+	while ((err = tm_elf_read(e, vaddr, code, len)) == -ENOENT && len > 16)
+		len /= 2;
+	if (err)
+		return err;
+	return (int)scan_refs(code, len, vaddr, refs, max);
+}

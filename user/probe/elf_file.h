@@ -61,3 +61,18 @@ int tm_elf_read(const struct tm_elf *e, uint64_t vaddr, void *buf, size_t len);
 int tm_elf_dtpmod_slot(const struct tm_elf *e, uint64_t *vaddr);
 
 #endif
+
+/* Addresses referenced by the first len bytes of code at vaddr (read from the
+ * file): rip-relative memory operands and lea (REX.W 8b/8d/89 /r with
+ * mod=00 rm=101, ff 15/25 indirect call/jmp), and absolute disp32 operands
+ * (REX.W 8b 04 25). The bytes are scanned at every offset, not decoded, so
+ * callers must validate what they find. Returns how many were stored (at
+ * most max), or a negative errno. */
+struct tm_code_ref {
+	uint64_t target;   /* vaddr referenced */
+	uint32_t at;       /* offset of the instruction in the scanned code */
+	uint8_t opcode;    /* 0x8b load, 0x8d lea, 0x89 store, 0xff call/jmp */
+	uint8_t reg;       /* ModRM reg field with REX.R (destination of a load/lea) */
+};
+int tm_elf_code_refs(const struct tm_elf *e, uint64_t vaddr, size_t len, struct tm_code_ref *refs,
+		     size_t max);

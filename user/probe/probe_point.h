@@ -41,11 +41,12 @@ struct tm_probe_point {
 };
 
 /* Choose the probe point of the function whose first len bytes are code.
- * nargs: SysV integer arguments the probe reads (0..6); need_return: a
+ * arg_mask: bit i set when the probe reads SysV integer argument i (bit 0:
+ * %rdi at entry; the allocators' ctx needs no bit); need_return: a
  * uretprobe is attached at the same point. Always fills *pp (offset 0 and the
  * entry registers when nothing better qualifies) and returns 0, or -EINVAL
- * for bad arguments. */
-int tm_probe_point_find(const uint8_t *code, size_t len, unsigned nargs, int need_return,
+ * for bad arguments. arg_reg[i] is meaningful for the bits of arg_mask. */
+int tm_probe_point_find(const uint8_t *code, size_t len, unsigned arg_mask, int need_return,
 			struct tm_probe_point *pp);
 
 /* Length of the x86-64 instruction at code, or 0 when it is not decoded
