@@ -4,6 +4,7 @@
 #define TM_CLI_LIVE_SESSION_H
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
