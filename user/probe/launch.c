@@ -89,7 +89,7 @@ static int is_cpython(pid_t pid)
 static int run_to_entry(struct tm_launch *l)
 {
 	struct user_regs_struct regs;
-	unsigned long entry, word;
+	unsigned long entry = 0, word;
 	int status, err;
 
 	err = read_entry(l->pid, &entry);

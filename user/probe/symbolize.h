@@ -17,13 +17,21 @@ struct tm_symbolizer;
 struct tm_symbolizer *tm_symbolizer_new(const struct tm_target *t);
 void tm_symbolizer_free(struct tm_symbolizer *s);
 
-/* Resolve one frame. *filename points into the symbolizer's storage and stays
+/* Resolve one frame. lasti is struct tm_frame_raw.lasti as BPF stored it:
+ * f_lasti (<=3.10; the low 32 bits are taken as a signed int) or the
+ * instruction pointer (3.11+). When the target has exited, entries cached
+ * earlier still answer. *filename points into the symbolizer's storage and stays
  * valid until tm_symbolizer_free. Returns 0 when resolved, -ENOENT when the
  * frame is unknown (then *filename = "<unknown>", *lineno = 0), or
  * 1 when the frame must be skipped as tracemalloc skips it (3.11+ frames still
  * in their prologue). */
 int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 		       const char **filename, uint32_t *lineno);
+
+/* Start a pass (e.g. one snapshot): from now until the next call, each code
+ * object is checked against the target's memory once instead of at every
+ * tm_symbolize_frame call. Without any call, every lookup is checked. */
+void tm_symbolizer_begin_pass(struct tm_symbolizer *s);
 
 /* Drop cached code objects (e.g. between periodic snapshots of a long run). */
 void tm_symbolizer_flush(struct tm_symbolizer *s);

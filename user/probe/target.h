@@ -102,7 +102,14 @@ int tm_target_read_allocators(struct tm_target *t);
  * uprobes want it. Returns 0 or -ENOENT when no executable segment holds it. */
 int tm_target_file_offset(const struct tm_target *t, uint64_t addr, uint64_t *offset);
 
-/* Read len bytes of the target's memory. Returns 0 or negative errno. */
+/* Read len bytes of the target's memory (process_vm_readv, else
+ * /proc/PID/mem). Returns 0 or negative errno (-EFAULT: not mapped). */
 int tm_target_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+
+/* Locate the 3.8-3.11 allocator structs (RAW, MEM, OBJ) of an ELF from the
+ * code of its exported PyMem_RawMalloc/PyMem_Malloc/PyObject_Malloc (and
+ * *_Free) wrappers, the method used for stripped builds. vaddr[] are ELF
+ * vaddrs (add load_bias). Returns 0 or -ENOENT. Exposed for tests. */
+int tm_target_allocators_from_code(const char *elf_path, uint64_t vaddr[TM_NDOMAINS]);
 
 #endif
