@@ -75,7 +75,6 @@ int cmd_run(int argc, char **argv)
 		tm_capture_poll(s.capture, 50);
 		if (!snap && tm_capture_finalizing(s.capture, l.pid)) {
 			snap = live_take_snapshot(&s);
-			tm_capture_resume(s.capture, l.pid);
 		}
 		w = waitpid(l.pid, &status, WNOHANG);
 		if (w == l.pid) {

@@ -82,7 +82,6 @@ int cmd_snapshot(int argc, char **argv)
 		if (tm_capture_finalizing(s.capture, o.pid)) {
 			fprintf(stderr, "tmbpf: PID %d is finalizing\n", o.pid);
 			ret |= write_now(&s, o.output);
-			tm_capture_resume(s.capture, o.pid);
 			break;
 		}
 		if (!live_target_alive(o.pid)) {

@@ -83,7 +83,6 @@ int cmd_top(int argc, char **argv)
 		}
 	}
 	ret |= report(&s, &r, 1);
-	tm_capture_resume(s.capture, o.pid);
 	live_print_drops(&s, stderr);
 	live_detach(&s);
 	live_render_release(&r);

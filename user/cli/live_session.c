@@ -268,6 +268,9 @@ static const char *const counter_names[TM_CNT_MAX] = {
 	[TM_CNT_DROP_FRAME_READ] = "unreadable frame",
 	[TM_CNT_DROP_NO_RETURN] = "missed return",
 	[TM_CNT_DROP_PENDING_FULL] = "pending map full",
+	[TM_CNT_NO_TSTATE] = "no Python thread state",
+	[TM_CNT_FROZEN] = "ignored after finalization began",
+	[TM_CNT_REPLACED] = "allocation over a live block (missed free)",
 };
 
 static const char *const counter_remedy[TM_CNT_MAX] = {
@@ -280,7 +283,7 @@ static const char *const counter_remedy[TM_CNT_MAX] = {
 
 static int is_drop(int i)
 {
-	return i >= TM_CNT_DROP_BLOCKS_FULL;
+	return i >= TM_CNT_DROP_BLOCKS_FULL && i <= TM_CNT_DROP_PENDING_FULL;
 }
 
 static uint64_t total_drops(const struct tm_capture_stats *st)
