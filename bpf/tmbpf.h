@@ -8,6 +8,9 @@
 #include <linux/types.h>
 #endif
 
+/* Processes traced at once by one session (procs, traced_memory, counters). */
+#define TM_MAX_PROCS 64
+
 /* Hard cap on --frames; stacks are fixed-size map values. */
 #define TM_BPF_MAX_FRAMES 128
 
@@ -48,6 +51,8 @@ struct tm_proc_config {
 	__u16 f_read_size;         /* bytes to read per frame: covers all fields above */
 	__u32 max_frames;          /* frames kept per stack, 1..TM_BPF_MAX_FRAMES */
 	__u32 finalizing;          /* set by BPF when Py_FinalizeEx is entered: maps freeze */
+	__u32 mem_slot;            /* index in `traced_memory`, set by the capture session */
+	__u32 _pad;
 };
 
 /* One captured frame: code object address and the raw instruction position
@@ -99,7 +104,8 @@ enum tm_probe_kind {
 #define TM_COOKIE_KIND(c) ((__u32)((c) & 0xff))
 #define TM_COOKIE_REG(c, i) ((__u32)(((c) >> (8 + 4 * (i))) & 0xf))
 
-/* Traced memory of one process (map `traced_memory`, keyed by tgid), like
+/* Traced memory of one process (slot cfg.mem_slot of the mmap-able array
+ * `traced_memory`, so user space resets the peak in place), like
  * tracemalloc.get_traced_memory(). current_bytes is signed arithmetic on a
  * u64: frees of blocks never counted cannot occur (only blocks found in
  * live_blocks are subtracted). Peak is updated without a lock: it may miss a
@@ -107,6 +113,8 @@ enum tm_probe_kind {
 struct tm_traced_memory {
 	__u64 current_bytes;
 	__u64 peak_bytes;
+	__u64 blocks;      /* live blocks of this process in live_blocks */
+	__u64 _pad;
 };
 
 /* Live blocks: (pid, domain, address) -> block. Domain 0 for the PyMem/PyObject
@@ -125,7 +133,8 @@ struct tm_block {
 	__u32 _pad;
 };
 
-/* Drop and event counters, one array slot each (per-CPU array `counters`). */
+/* Drop and event counters (per-CPU array `counters`), per process: slot
+ * cfg.mem_slot * TM_CNT_MAX + counter. */
 enum tm_counter {
 	TM_CNT_ALLOCS = 0,       /* allocations recorded */
 	TM_CNT_FREES,            /* frees that removed a live block */

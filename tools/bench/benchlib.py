@@ -8,12 +8,13 @@ then times only work(n) with time.perf_counter() and prints one machine-readable
 Interpreter and tracer start-up, imports and the warm-up are outside the timed window.
 
 Environment knobs (all optional; the driver sets them):
-  BENCH_SCALE=F   multiply the work size (default 1.0; ~0.3-1 s untraced on the bench VM)
+  BENCH_SCALE=F   multiply the work and warm-up sizes (default 1.0: ~0.35 s untraced on
+                  pyenv 3.12 on the bench VM, 0.15-0.25 s on Debian's LTO+PGO 3.11)
   BENCH_DEPTH=N   run the workload N Python frames deep (default 30), so a tracer asked for
                   25 frames really walks 25 frames, as it would inside a real application
   BENCH_COUNT=1   read the allocation counters of malloc_count.so (LD_PRELOADed with
                   PYTHONMALLOC=malloc) before and after the window; adds allocs=/frees=
-  BENCH_HOLD=PATH after printing, wait until PATH exists (up to 120 s) before exiting, so the
+  BENCH_HOLD=PATH after printing, wait until PATH.1 exists (up to 120 s) before exiting, so the
                   driver can read tracer state (BPF program statistics) while it is still loaded
 """
 import gc
@@ -59,10 +60,12 @@ def descend(fn, arg):
     return _descend(int(os.environ.get("BENCH_DEPTH", str(DEFAULT_DEPTH))), fn, arg)
 
 
-def _hold():
+def hold(index=1):
+    """With BENCH_HOLD set, wait until BENCH_HOLD.<index> exists (at most 120 s)."""
     path = os.environ.get("BENCH_HOLD")
     if not path:
         return
+    path = "%s.%d" % (path, index)
     deadline = time.monotonic() + 120
     while not os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -73,7 +76,7 @@ def run(name, work, n, warmup_n):
     depth = int(os.environ.get("BENCH_DEPTH", str(DEFAULT_DEPTH)))
     n = _scaled(n)
     read = _counters()
-    _descend(depth, work, max(1, warmup_n))
+    _descend(depth, work, _scaled(warmup_n))
     gc.collect()
     before = read() if read else None
     t0 = time.perf_counter()
@@ -83,7 +86,8 @@ def run(name, work, n, warmup_n):
     line = "BENCH name=%s seconds=%.6f python=%s depth=%d" % (
         name, t1 - t0, "%d.%d.%d" % sys.version_info[:3], depth)
     if before is not None:
-        line += " allocs=%d frees=%d" % (after[0] - before[0], after[1] - before[1])
+        line += " allocs=%d frees=%d allocs_total=%d" % (after[0] - before[0],
+                                                          after[1] - before[1], after[0])
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-    _hold()
+    hold(1)

@@ -19,6 +19,13 @@ void tm_io_errf(char *err, size_t errlen, const char *fmt, ...)
  * it (lone surrogates allowed, overlong forms and values above U+10FFFF not). */
 int tm_utf8_valid(const unsigned char *s, size_t len);
 
+/* s as Python holds it: returned as is when valid (see above), else a copy
+ * (*owned, to free) in which every byte that does not decode is replaced by
+ * the surrogate U+DC80..U+DCFF that Python's surrogateescape gives it. Used by
+ * writers so that file names captured as raw bytes stay loadable. NULL on
+ * allocation failure. */
+const char *tm_utf8_escape(const char *s, char **owned);
+
 /* Buffered output to a FILE; the first write error sticks in err. */
 struct tm_out {
 	FILE *fp;
@@ -70,5 +77,24 @@ int tm_json_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t er
 typedef long (*tm_read_fn)(void *ctx, void *buf, size_t len);
 struct tm_snapshot *tm_native_load_stream(tm_read_fn read, void *ctx, uint64_t size_hint,
 					  char *err, size_t errlen);
+
+/* Native format constants shared by native_format.c and native_read.c. */
+#define TM_NATIVE_HEADER_LEN 16
+#define TM_NATIVE_CHUNK_HDR_LEN 20
+#define TM_NATIVE_MAX_CHUNK_RAW (16u << 20)
+
+enum tm_native_chunk {
+	CH_META = 0x4154454d, /* "META" as a little-endian u32 */
+	CH_STRS = 0x53525453, /* "STRS" */
+	CH_FRMS = 0x534d5246, /* "FRMS" */
+	CH_TBKS = 0x534b4254, /* "TBKS" */
+	CH_TRCS = 0x53435254, /* "TRCS" */
+	CH_END = 0x21444e45,  /* "END!" */
+};
+
+enum tm_native_meta_tag {
+	M_PID = 1, M_CMDLINE, M_PYTHON, M_HOST, M_COVERAGE, M_START_NS, M_SNAPSHOT_NS,
+	M_TRACED_CURRENT, M_TRACED_PEAK, M_DROP, M_TRACEBACK_LIMIT, M_COUNTS,
+};
 
 #endif
