@@ -49,7 +49,7 @@ void live_opts_init(struct live_opts *o)
 	o->capture.max_blocks = 1u << 20;
 	o->capture.max_stacks = 1u << 18;
 	o->interval_s = 5;
-	o->redirect = 1;
+	o->capture.redirect = 1;
 }
 
 static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -98,7 +98,7 @@ int live_parse_option(struct live_opts *o, int argc, char **argv, int *i)
 		return 1;
 	}
 	if (!strcmp(a, "--no-redirect")) {
-		o->redirect = 0;
+		o->capture.redirect = 0;
 		return 1;
 	}
 	if (strcmp(a, "-p") && strcmp(a, "--pid") && strcmp(a, "--frames") && strcmp(a, "-o") &&
@@ -314,10 +314,10 @@ void live_print_header(struct live_session *s, FILE *out)
 	tm_format_size_u64(mem, sizeof(mem), st.bpf_map_bytes + st.process_rss_bytes, 0);
 	fprintf(out,
 		"[%s] PID %d CPython %s: current %s, peak %s, %llu blocks, %llu allocs, "
-		"%llu dropped; tmbpf memory %s\n",
+		"%llu dropped; coverage %s; tmbpf memory %s\n",
 		when, s->target.pid, s->target.version, cur, peak,
 		(unsigned long long)st.live_blocks, (unsigned long long)st.counters[TM_CNT_ALLOCS],
-		(unsigned long long)total_drops(&st), mem);
+		(unsigned long long)total_drops(&st), st.coverage ? st.coverage : "unknown", mem);
 }
 
 void live_print_drops(struct live_session *s, FILE *out)

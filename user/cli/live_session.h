@@ -21,7 +21,6 @@ struct live_opts {
 	double duration_s;       /* snapshot: stop after (0: until Ctrl-C / exit) */
 	double every_s;          /* snapshot: periodic files */
 	int reset_peak;          /* reset the peak after each report */
-	int redirect;            /* 1: allowed (default), 0: --no-redirect */
 };
 
 struct live_session {
