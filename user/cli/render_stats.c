@@ -1,0 +1,275 @@
+/* Rendering statistics and statistic diffs as tracemalloc's text or as JSON,
+ * both from the same structs (core/statistics.h). */
+#include "cli/stats_options.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/format.h"
+
+/* A JSON string from WTF-8: lone surrogates become \udXXX escapes, bytes
+ * that start no valid sequence become U+FFFD. */
+static int json_str(struct tm_strbuf *sb, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int err = tm_strbuf_append(sb, "\"", 1);
+
+	for (size_t i = 0; p[i] && !err;) {
+		unsigned char c = p[i];
+
+		if (c == '"' || c == '\\') {
+			err = tm_strbuf_appendf(sb, "\\%c", c);
+			i++;
+		} else if (c < 0x20) {
+			err = tm_strbuf_appendf(sb, "\\u%04x", c);
+			i++;
+		} else if (c < 0x80) {
+			err = tm_strbuf_append(sb, (const char *)p + i, 1);
+			i++;
+		} else if (c == 0xed && p[i + 1] >= 0xa0 && p[i + 1] <= 0xbf && (p[i + 2] & 0xc0) == 0x80) {
+			unsigned cp = 0xd000 | ((p[i + 1] & 0x3fu) << 6) | (p[i + 2] & 0x3fu);
+
+			err = tm_strbuf_appendf(sb, "\\u%04x", cp);
+			i += 3;
+		} else {
+			size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+			size_t ok = k > 0;
+
+			for (size_t x = 1; x < k && ok; x++)
+				ok = (p[i + x] & 0xc0) == 0x80;
+			if (ok && c <= 0xf4) {
+				err = tm_strbuf_append(sb, (const char *)p + i, k);
+				i += k;
+			} else {
+				err = tm_strbuf_appends(sb, "\\ufffd");
+				i++;
+			}
+		}
+	}
+	return err ? err : tm_strbuf_append(sb, "\"", 1);
+}
+
+/* The traceback as tracemalloc's sequence: oldest frame first. */
+static int json_frames(struct tm_strbuf *sb, const struct tm_frame *frames, uint32_t nframe)
+{
+	int err = tm_strbuf_append(sb, "[", 1);
+
+	for (uint32_t k = 0; k < nframe && !err; k++) {
+		const struct tm_frame *f = &frames[nframe - 1 - k];
+
+		if ((err = tm_strbuf_appends(sb, k ? ", {\"filename\": " : "{\"filename\": ")) ||
+		    (err = json_str(sb, f->filename)))
+			break;
+		err = tm_strbuf_appendf(sb, ", \"lineno\": %u}", f->lineno);
+	}
+	return err ? err : tm_strbuf_append(sb, "]", 1);
+}
+
+static int json_text(struct tm_strbuf *sb, struct tm_strbuf *text)
+{
+	int err = tm_strbuf_appends(sb, ", \"text\": ");
+
+	return err ? err : json_str(sb, tm_strbuf_str(text));
+}
+
+static int json_average(struct tm_strbuf *sb, uint64_t size, uint64_t count)
+{
+	if (!count)
+		return tm_strbuf_appends(sb, ", \"average\": null");
+	return tm_strbuf_appendf(sb, ", \"average\": %.17g", tm_div_u64(size, count));
+}
+
+static int render_tb(struct tm_strbuf *sb, const struct tm_frame *frames, uint32_t nframe,
+		     const struct tm_stats_options *o, struct tm_linecache *lc)
+{
+	if (!o->show_traceback)
+		return 0;
+	return tm_traceback_format(sb, frames, nframe, o->has_traceback_limit, o->traceback_limit,
+				   o->most_recent_first, lc);
+}
+
+static int json_traceback_lines(struct tm_strbuf *sb, struct tm_strbuf *lines)
+{
+	const char *p = tm_strbuf_str(lines), *nl;
+	int err = tm_strbuf_appends(sb, ", \"traceback_lines\": [");
+	int first = 1;
+
+	for (; !err && (nl = strchr(p, '\n')); p = nl + 1, first = 0) {
+		char *line = strndup(p, (size_t)(nl - p));
+
+		if (!line)
+			return -ENOMEM;
+		if (!(err = tm_strbuf_appends(sb, first ? "" : ", ")))
+			err = json_str(sb, line);
+		free(line);
+	}
+	return err ? err : tm_strbuf_append(sb, "]", 1);
+}
+
+/* One statistic (diff = NULL) or diff, as a text line (+ traceback) or as a
+ * JSON object, appended to sb. */
+static int render_one(struct tm_strbuf *sb, const struct tm_statistic *st,
+		      const struct tm_statistic_diff *diff, const struct tm_stats_options *o,
+		      struct tm_linecache *lc, int first)
+{
+	const struct tm_frame *frames = st ? st->frames : diff->frames;
+	uint32_t nframe = st ? st->nframe : diff->nframe;
+	uint64_t size = st ? st->size_bytes : diff->size_bytes;
+	uint64_t count = st ? st->count : diff->count;
+	struct tm_strbuf text, tb;
+	int err;
+
+	tm_strbuf_init(&text);
+	tm_strbuf_init(&tb);
+	err = st ? tm_format_statistic(&text, st) : tm_format_statistic_diff(&text, diff);
+	if (!err)
+		err = render_tb(&tb, frames, nframe, o, lc);
+	if (err)
+		goto cleanup;
+	if (!o->json) {
+		if (!(err = tm_strbuf_append(sb, text.data, text.len)) &&
+		    !(err = tm_strbuf_append(sb, "\n", 1)))
+			err = tm_strbuf_append(sb, tm_strbuf_str(&tb), tb.len);
+		goto cleanup;
+	}
+	err = tm_strbuf_appendf(sb, "%s\n    {\"size\": %llu, \"count\": %llu", first ? "" : ",",
+				(unsigned long long)size, (unsigned long long)count);
+	if (!err && diff)
+		err = tm_strbuf_appendf(sb, ", \"size_diff\": %lld, \"count_diff\": %lld",
+					(long long)diff->size_diff, (long long)diff->count_diff);
+	if (!err)
+		err = json_average(sb, size, count);
+	if (!err && !(err = tm_strbuf_appends(sb, ", \"traceback\": ")))
+		err = json_frames(sb, frames, nframe);
+	if (!err && o->show_traceback)
+		err = json_traceback_lines(sb, &tb);
+	if (!err)
+		err = json_text(sb, &text);
+	if (!err)
+		err = tm_strbuf_append(sb, "}", 1);
+cleanup:
+	tm_strbuf_release(&text);
+	tm_strbuf_release(&tb);
+	return err;
+}
+
+static int write_out(FILE *out, const struct tm_strbuf *sb)
+{
+	if (sb->len && fwrite(sb->data, 1, sb->len, out) != sb->len)
+		return -EIO;
+	return fflush(out) ? -errno : 0;
+}
+
+static size_t shown(size_t n, const struct tm_stats_options *o)
+{
+	return o->limit && o->limit < n ? o->limit : n;
+}
+
+static int json_head(struct tm_strbuf *sb, const char *what, const struct tm_stats_options *o,
+		     size_t n)
+{
+	return tm_strbuf_appendf(sb, "{\"key_type\": \"%s\", \"cumulative\": %s, \"total\": %zu, "
+				     "\"%s\": [",
+				 tm_key_type_name(o->key), o->cumulative ? "true" : "false", n, what);
+}
+
+/* The filtered snapshot, or snap itself when there are no filters. */
+static const struct tm_snapshot *filtered(const struct tm_snapshot *snap,
+					  const struct tm_stats_options *o, struct tm_snapshot **own)
+{
+	*own = NULL;
+	if (!o->nfilters)
+		return snap;
+	*own = tm_snapshot_filter_traces(snap, o->filters, o->nfilters);
+	return *own;
+}
+
+int tm_stats_render_top(FILE *out, FILE *diag, const char *label, const struct tm_snapshot *snap,
+			const struct tm_stats_options *o)
+{
+	struct tm_statistics st = { 0 };
+	struct tm_linecache *lc = NULL;
+	struct tm_snapshot *own;
+	const struct tm_snapshot *s = filtered(snap, o, &own);
+	struct tm_strbuf sb;
+	size_t n;
+	char total[TM_SIZE_STRLEN];
+	int err;
+
+	tm_strbuf_init(&sb);
+	if (!s)
+		return -errno;
+	err = tm_statistics_compute(s, o->key, o->cumulative, &st);
+	if (!err && o->show_traceback && !(lc = tm_linecache_new()))
+		err = -ENOMEM;
+	if (err)
+		goto cleanup;
+	n = shown(st.nstats, o);
+	if (o->json && (err = json_head(&sb, "statistics", o, st.nstats)))
+		goto cleanup;
+	for (size_t i = 0; i < n && !err; i++)
+		err = render_one(&sb, &st.stats[i], NULL, o, lc, i == 0);
+	if (!err && o->json)
+		err = tm_strbuf_appends(&sb, "\n]}\n");
+	if (!err)
+		err = write_out(out, &sb);
+	if (!err && diag && !(err = tm_format_size_u64(total, sizeof(total), st.total_size_bytes, 0)))
+		fprintf(diag, "%s: %zu traces, %zu statistics by %s%s (%zu shown), total %s in %llu blocks\n",
+			label, s->ntraces, st.nstats, tm_key_type_name(o->key),
+			o->cumulative ? " (cumulative)" : "", n, total,
+			(unsigned long long)st.total_count);
+cleanup:
+	tm_linecache_free(lc);
+	tm_strbuf_release(&sb);
+	tm_statistics_release(&st);
+	tm_snapshot_free(own);
+	return err;
+}
+
+int tm_stats_render_compare(FILE *out, FILE *diag, const char *label,
+			    const struct tm_snapshot *old_snap, const struct tm_snapshot *new_snap,
+			    const struct tm_stats_options *o)
+{
+	struct tm_statistic_diffs d = { 0 };
+	struct tm_linecache *lc = NULL;
+	struct tm_snapshot *own_old = NULL, *own_new = NULL;
+	const struct tm_snapshot *so = filtered(old_snap, o, &own_old), *sn;
+	struct tm_strbuf sb;
+	size_t n;
+	int err;
+
+	tm_strbuf_init(&sb);
+	if (!so)
+		return -errno;
+	sn = filtered(new_snap, o, &own_new);
+	if (!sn) {
+		err = -errno;
+		goto cleanup;
+	}
+	err = tm_statistics_compare(sn, so, o->key, o->cumulative, &d);
+	if (!err && o->show_traceback && !(lc = tm_linecache_new()))
+		err = -ENOMEM;
+	if (err)
+		goto cleanup;
+	n = shown(d.ndiffs, o);
+	if (o->json && (err = json_head(&sb, "diffs", o, d.ndiffs)))
+		goto cleanup;
+	for (size_t i = 0; i < n && !err; i++)
+		err = render_one(&sb, NULL, &d.diffs[i], o, lc, i == 0);
+	if (!err && o->json)
+		err = tm_strbuf_appends(&sb, "\n]}\n");
+	if (!err)
+		err = write_out(out, &sb);
+	if (!err && diag)
+		fprintf(diag, "%s: %zu -> %zu traces, %zu differences by %s%s (%zu shown)\n", label,
+			so->ntraces, sn->ntraces, d.ndiffs, tm_key_type_name(o->key),
+			o->cumulative ? " (cumulative)" : "", n);
+cleanup:
+	tm_linecache_free(lc);
+	tm_strbuf_release(&sb);
+	tm_statistic_diffs_release(&d);
+	tm_snapshot_free(own_old);
+	tm_snapshot_free(own_new);
+	return err;
+}

@@ -1,0 +1,73 @@
+/* Options shared by every command that shows statistics (stats, compare and
+ * the live commands), and the renderers that print them.
+ *
+ *   --key lineno|filename|traceback   Snapshot.statistics key_type (lineno)
+ *   --cumulative                      cumulative=True (not with --key traceback)
+ *   --limit N                         show the first N statistics; 0 = all (10)
+ *   --traceback                       print Traceback.format() under each one
+ *   --traceback-limit N               ... with limit=N (negative as in Python)
+ *   --most-recent-first               ... with most_recent_first=True
+ *   --include SPEC / --exclude SPEC   Filter(True/False, PATTERN, LINENO)
+ *   --include-any / --exclude-any     the same with all_frames=True
+ *   --domain N / --exclude-domain N   DomainFilter(True/False, N)
+ *   --json                            JSON instead of text
+ * SPEC is an fnmatch pattern with an optional ":LINENO" (digits only).
+ * Every option also accepts the "--opt=VALUE" spelling.
+ *
+ * stdout carries only the statistics; the summary line goes to stderr.
+ */
+#ifndef TM_CLI_STATS_OPTIONS_H
+#define TM_CLI_STATS_OPTIONS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/filter.h"
+#include "core/snapshot.h"
+#include "core/statistics.h"
+
+#define TM_STATS_DEFAULT_LIMIT 10
+
+struct tm_stats_options {
+	enum tm_key_type key;
+	int cumulative;
+	unsigned long limit; /* 0: all */
+	int show_traceback;
+	int has_traceback_limit;
+	long traceback_limit;
+	int most_recent_first;
+	int json;
+	struct tm_filter *filters; /* owned, in command-line order */
+	size_t nfilters;
+};
+
+void tm_stats_options_init(struct tm_stats_options *o);
+void tm_stats_options_release(struct tm_stats_options *o);
+
+/* Consume argv[*i] (and its value, advancing *i) when it is one of the
+ * options above. Returns 1 consumed, 0 not a statistics option, -1 usage
+ * error (one line already printed on stderr, prefixed with prog). */
+int tm_stats_options_parse_one(struct tm_stats_options *o, const char *prog, int argc,
+			       char **argv, int *i);
+/* Checks that need all options (--cumulative with --key traceback).
+ * 0 or -1 after printing one usage line. */
+int tm_stats_options_check(const struct tm_stats_options *o, const char *prog);
+/* The usage text of the options, one per line, for --help screens. */
+void tm_stats_options_usage(FILE *out);
+
+/* Parse "PATTERN[:LINENO]" into a Filter. 0, -EINVAL (bad spec), -ENOMEM. */
+int tm_filter_spec_parse(struct tm_filter *f, const char *spec, int inclusive, int all_frames);
+
+/* Apply the filters, compute snap.statistics(), print the first o->limit
+ * statistics (text or JSON) to out and a one-line summary to diag (NULL: no
+ * summary). label names the snapshot in the summary. Returns 0 or a
+ * negative errno; nothing is printed about the error: the caller reports it
+ * with the file or PID it knows. */
+int tm_stats_render_top(FILE *out, FILE *diag, const char *label, const struct tm_snapshot *snap,
+			const struct tm_stats_options *o);
+/* The same for new_snap.compare_to(old_snap). */
+int tm_stats_render_compare(FILE *out, FILE *diag, const char *label,
+			    const struct tm_snapshot *old_snap, const struct tm_snapshot *new_snap,
+			    const struct tm_stats_options *o);
+
+#endif
