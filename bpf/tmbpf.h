@@ -52,16 +52,24 @@ struct tm_proc_config {
 	__u32 max_frames;          /* frames kept per stack, 1..TM_BPF_MAX_FRAMES */
 	__u32 finalizing;          /* set by BPF when Py_FinalizeEx is entered: maps freeze */
 	__u32 mem_slot;            /* index in `traced_memory`, set by the capture session */
-	__u32 _pad;
+	__u16 co_filename;         /* PyCodeObject.co_filename, co_firstlineno: the identity */
+	__u16 co_firstlineno;      /*   check of new stacks (tm_frame_raw.check); capture sets them */
 };
 
 /* One captured frame: code object address and the raw instruction position
  * (f_lasti for TM_FRAMES_OBJECT, the instruction pointer for TM_FRAMES_INTERP).
- * User space turns both into (filename, lineno). */
+ * User space turns both into (filename, lineno). check identifies the code
+ * object as it was when the stack was first seen: TM_CODE_CHECK(its
+ * co_filename pointer, co_firstlineno). A code object freed before user space
+ * symbolizes the stack (a module's code object dies when the module finishes)
+ * and its address reused by another one is detected, not misattributed. */
 struct tm_frame_raw {
 	__u64 code;
 	__u64 lasti;
+	__u64 check;
 };
+#define TM_CODE_CHECK(filename_ptr, firstlineno)                                         \
+	(((__u64)(filename_ptr) & 0xffffffffffffULL) | ((__u64)((firstlineno) & 0xffff) << 48))
 
 /* Interned stacks: `stacks` maps a 64-bit hash of the frames (never 0) to
  * this. The map's value size is TM_STACK_BYTES(max_frames), set by user space
@@ -72,7 +80,7 @@ struct tm_stack {
 	__u32 total_nframe;  /* Python frames on the thread's stack, up to walk_limit */
 	struct tm_frame_raw frames[TM_BPF_MAX_FRAMES]; /* most recent first */
 };
-#define TM_STACK_BYTES(nframes) (8u + 16u * (nframes))
+#define TM_STACK_BYTES(nframes) (8u + 24u * (nframes))
 
 /* Frames counted at most per stack walk (total_nframe); the default recursion
  * limit is 1000. Load-time knob, see struct tm_bpf_config. */
@@ -148,16 +156,21 @@ enum tm_counter {
 	TM_CNT_NO_TSTATE,        /* no Python thread state: stack <unknown> (as tracemalloc) */
 	TM_CNT_FROZEN,           /* events ignored after Py_FinalizeEx (maps frozen) */
 	TM_CNT_REPLACED,         /* allocation at an address still live (its free was missed) */
+	TM_CNT_EVENTS_LOST,      /* ring buffer full: a new stack is symbolized late (at snapshot) */
 	TM_CNT_MAX,
 };
 
 /* Ring buffer events to user space. */
 #define TM_EVENT_FINALIZING 1 /* the process entered Py_FinalizeEx; its maps are frozen */
+#define TM_EVENT_NEW_STACK 2  /* stack_id was interned: symbolize it while its code objects
+			       * surely exist (a module's code object is freed when the module
+			       * finishes, before Py_FinalizeEx). Wakes the consumer. */
 
 struct tm_event {
 	__u32 type;
 	__u32 pid;
 	__u64 ts_ns;
+	__u64 stack_id;
 };
 
 #endif

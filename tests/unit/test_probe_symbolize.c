@@ -23,6 +23,7 @@ struct fake {
 	_Alignas(16) uint8_t name1[0x100];
 	_Alignas(16) uint8_t name2[0x100];
 	_Alignas(16) uint8_t lines[0x80];
+	_Alignas(16) uint8_t bytecode[0x40]; /* <=3.10 co_code: 12 bytes */
 };
 
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
@@ -76,6 +77,7 @@ static void make_lines(const struct tm_layout *l, uint8_t *obj)
 		   : l->lines_kind == TM_LINES_LINETABLE310 ? sizeof(lt310) : sizeof(loc);
 
 	memset(obj, 0, 0x80);
+	put64(obj, 1); /* ob_refcnt: alive */
 	put64(obj + TM_PY_OB_TYPE, 1);
 	put64(obj + TM_PY_BYTES_SIZE, n);
 	memcpy(obj + TM_PY_BYTES_DATA, t, n);
@@ -84,12 +86,22 @@ static void make_lines(const struct tm_layout *l, uint8_t *obj)
 static void make_code(const struct tm_layout *l, struct fake *f, uint8_t *name, int first)
 {
 	memset(f->code, 0, sizeof(f->code));
+	put64(f->code, 1); /* ob_refcnt: alive */
 	put64(f->code + TM_PY_OB_TYPE, (uint64_t)(uintptr_t)&fake_type);
 	put64(f->code + l->co_filename, (uint64_t)(uintptr_t)name);
 	put64(f->code + l->co_lines, (uint64_t)(uintptr_t)f->lines);
 	put32(f->code + l->co_firstlineno, (uint32_t)first);
 	if (l->co_firsttraceable != TM_NO_OFFSET)
 		put32(f->code + l->co_firsttraceable, 0);
+	/* 12 bytes of bytecode: inline (3.11+, Py_SIZE in code units) or co_code. */
+	if (l->co_code == TM_NO_OFFSET) {
+		put64(f->code + TM_PY_VAR_SIZE, 6);
+	} else {
+		memset(f->bytecode, 0, sizeof(f->bytecode));
+		put64(f->bytecode, 1);
+		put64(f->bytecode + TM_PY_BYTES_SIZE, 12);
+		put64(f->code + l->co_code, (uint64_t)(uintptr_t)f->bytecode);
+	}
 }
 
 /* The raw lasti BPF would store for byte offset addr into the code. */
@@ -100,6 +112,65 @@ static uint64_t raw_lasti(const struct tm_layout *l, const struct fake *f, int64
 	if (l->lines_kind == TM_LINES_LINETABLE310)
 		return (uint32_t)(int32_t)(addr / 2);
 	return (uint32_t)(int32_t)addr;
+}
+
+/* Code objects die before the snapshot that names them (a module's code
+ * object is freed when the module returns). Freed memory holds a free-list
+ * pointer (or NULL) in ob_refcnt, glibc's tcache key in ob_type, or still the
+ * old fields with a line table that was freed and reused. */
+static void test_dead_code(const struct tm_layout *l, struct fake *f, struct tm_symbolizer *s, int minor)
+{
+	uint64_t code = (uint64_t)(uintptr_t)f->code;
+	const char *fn;
+	uint32_t line;
+	int rc;
+
+	tm_symbolizer_begin_pass(s);
+	make_ascii(l, f->name1, "/app/main.py");
+	make_lines(l, f->lines);
+	make_code(l, f, f->name1, 20);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && line == 21, "3.%d: live module code -> line 21 (got %u)", minor, line);
+
+	/* pymalloc frees it (NULL next pointer), its line table is reused. */
+	tm_symbolizer_begin_pass(s);
+	put64(f->code, 0);
+	memset(f->lines + TM_PY_BYTES_DATA, 0x7f, 8);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/app/main.py") && line == 21,
+	      "3.%d: freed code object (fields intact) keeps the line read alive (%s:%u)", minor, fn, line);
+	/* glibc: free-list pointer in ob_refcnt, tcache key in ob_type. */
+	tm_symbolizer_begin_pass(s);
+	put64(f->code, 0x55aa00001230ull);
+	put64(f->code + TM_PY_OB_TYPE, 0x1d2c3b4a59687766ull);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/app/main.py") && line == 21,
+	      "3.%d: freed code object (memory reused) keeps the entry read alive (%s:%u)", minor, fn, line);
+
+	/* Never read while alive: <unknown>, not decoded from freed memory. */
+	tm_symbolizer_flush(s);
+	make_lines(l, f->lines);
+	make_code(l, f, f->name1, 20);
+	put64(f->code, 0x55aa00001230ull);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == -ENOENT && !strcmp(fn, "<unknown>") && line == 0,
+	      "3.%d: code object dead before its first read -> <unknown>:0", minor);
+	/* Alive, but its line table freed (being torn down): file known, line 0. */
+	tm_symbolizer_flush(s);
+	make_code(l, f, f->name1, 20);
+	put64(f->lines, 0);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/app/main.py") && line == 0,
+	      "3.%d: freed line table -> line 0 (got %u)", minor, line);
+	/* Its address reused by another live code object: read again. */
+	tm_symbolizer_begin_pass(s);
+	make_lines(l, f->lines);
+	make_ascii(l, f->name2, "/app/other.py");
+	make_code(l, f, f->name2, 50);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/app/other.py") && line == 51,
+	      "3.%d: address reused by a live code object -> read again (%s:%u)", minor, fn, line);
+	tm_symbolizer_begin_pass(s);
 }
 
 static void test_version(int minor)
@@ -134,6 +205,10 @@ static void test_version(int minor)
 	      minor, fn, line);
 	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 10), &fn, &line);
 	CHECK(rc == 0 && line == 42, "3.%d: offset 10 -> line 42 (got %u)", minor, line);
+	/* Past the bytecode: BPF saw another code object at this address. */
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 12), &fn, &line);
+	CHECK(rc == -ENOENT && !strcmp(fn, "<unknown>") && line == 0,
+	      "3.%d: position past the bytecode -> <unknown>:0 (%s:%u)", minor, fn, line);
 	/* Not started: f_lasti -1 (<=3.10) gives co_firstlineno; a 3.11+ prev_instr
 	 * before the code is an incomplete frame, skipped (1) as tracemalloc does. */
 	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, -2), &fn, &line);
@@ -204,6 +279,7 @@ static void test_version(int minor)
 	tm_symbolizer_flush(s);
 	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
 	CHECK(rc == 0 && !strcmp(fn, "x.py"), "3.%d: works after flush", minor);
+	test_dead_code(l, f, s, minor);
 cleanup:
 	tm_symbolizer_free(s);
 	free(f);

@@ -80,8 +80,13 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
  * forget its blocks (stacks stay). Returns -ENOENT when pid is not traced. */
 int tm_capture_remove_target(struct tm_capture *c, pid_t pid);
 
-/* Wait up to timeout_ms for events (Py_FinalizeEx). Returns the number
- * handled or a negative errno (-EINTR when a signal arrived). */
+/* Wait up to timeout_ms for events and handle them: Py_FinalizeEx, and new
+ * stacks, which are symbolized right away, while their code objects still
+ * exist (a module's code object dies when the module has run; a stack first
+ * symbolized later shows such frames as <unknown>). Call it continually while
+ * targets run (the CLI loops with 50 ms); it returns as soon as events arrive.
+ * Returns the number handled or a negative errno (-EINTR when a signal
+ * arrived). */
 int tm_capture_poll(struct tm_capture *c, int timeout_ms);
 /* File descriptor that becomes readable when tm_capture_poll has events
  * (for the CLI's own poll loop). */
@@ -91,8 +96,8 @@ int tm_capture_fd(struct tm_capture *c);
 int tm_capture_finalizing(struct tm_capture *c, pid_t pid);
 
 /* The process's live blocks as a tracemalloc snapshot: frames most recent
- * first, symbolized to (filename, lineno); traces without any Python frame
- * get tracemalloc's <unknown>:0. meta carries pid, version, cmdline,
+ * first, symbolized to (filename, lineno) (handling pending events first);
+ * traces without any Python frame get tracemalloc's <unknown>:0. meta carries pid, version, cmdline,
  * current/peak traced memory and the non-zero drop counters. The caller owns
  * the result (tm_snapshot_free). Reading the maps does not stop the target:
  * blocks allocated or freed meanwhile may or may not appear. */

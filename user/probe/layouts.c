@@ -18,7 +18,8 @@ static const struct tm_layout layouts[] = {
 		.frame_kind = TM_FRAMES_OBJECT,
 		.f_back = 0x18, .f_code = 0x20, .f_lasti = 0x68, .f_owner = NO, .f_read_size = 0x6c,
 		.co_firstlineno = 0x28, .co_filename = 0x68, .co_name = 0x70, .co_lines = 0x78,
-		.co_firsttraceable = NO, .co_code_adaptive = NO, .lines_kind = TM_LINES_LNOTAB,
+		.co_firsttraceable = NO, .co_code_adaptive = NO, .co_code = 0x30,
+		.lines_kind = TM_LINES_LNOTAB,
 		.ascii_data = 0x30, .compact_data = 0x48,
 	},
 	{
@@ -30,7 +31,8 @@ static const struct tm_layout layouts[] = {
 		.frame_kind = TM_FRAMES_OBJECT,
 		.f_back = 0x18, .f_code = 0x20, .f_lasti = 0x68, .f_owner = NO, .f_read_size = 0x6c,
 		.co_firstlineno = 0x28, .co_filename = 0x68, .co_name = 0x70, .co_lines = 0x78,
-		.co_firsttraceable = NO, .co_code_adaptive = NO, .lines_kind = TM_LINES_LNOTAB,
+		.co_firsttraceable = NO, .co_code_adaptive = NO, .co_code = 0x30,
+		.lines_kind = TM_LINES_LNOTAB,
 		.ascii_data = 0x30, .compact_data = 0x48,
 	},
 	{
@@ -42,7 +44,8 @@ static const struct tm_layout layouts[] = {
 		.frame_kind = TM_FRAMES_OBJECT,
 		.f_back = 0x18, .f_code = 0x20, .f_lasti = 0x60, .f_owner = NO, .f_read_size = 0x64,
 		.co_firstlineno = 0x28, .co_filename = 0x68, .co_name = 0x70, .co_lines = 0x78,
-		.co_firsttraceable = NO, .co_code_adaptive = NO, .lines_kind = TM_LINES_LINETABLE310,
+		.co_firsttraceable = NO, .co_code_adaptive = NO, .co_code = 0x30,
+		.lines_kind = TM_LINES_LINETABLE310,
 		.ascii_data = 0x30, .compact_data = 0x48,
 	},
 	{
@@ -54,7 +57,8 @@ static const struct tm_layout layouts[] = {
 		.frame_kind = TM_FRAMES_INTERP,
 		.f_back = 0x30, .f_code = 0x20, .f_lasti = 0x38, .f_owner = 0x45, .f_read_size = 0x48,
 		.co_firstlineno = 0x48, .co_filename = 0x70, .co_name = 0x78, .co_lines = 0x88,
-		.co_firsttraceable = 0xa8, .co_code_adaptive = 0xb8, .lines_kind = TM_LINES_LOCATIONS,
+		.co_firsttraceable = 0xa8, .co_code_adaptive = 0xb8, .co_code = NO,
+		.lines_kind = TM_LINES_LOCATIONS,
 		.ascii_data = 0x30, .compact_data = 0x48,
 	},
 	{
@@ -66,7 +70,8 @@ static const struct tm_layout layouts[] = {
 		.frame_kind = TM_FRAMES_INTERP,
 		.f_back = 0x8, .f_code = 0x0, .f_lasti = 0x38, .f_owner = 0x46, .f_read_size = 0x48,
 		.co_firstlineno = 0x44, .co_filename = 0x70, .co_name = 0x78, .co_lines = 0x88,
-		.co_firsttraceable = 0xb0, .co_code_adaptive = 0xc0, .lines_kind = TM_LINES_LOCATIONS,
+		.co_firsttraceable = 0xb0, .co_code_adaptive = 0xc0, .co_code = NO,
+		.lines_kind = TM_LINES_LOCATIONS,
 		.ascii_data = 0x28, .compact_data = 0x38,
 	},
 	{
@@ -78,7 +83,8 @@ static const struct tm_layout layouts[] = {
 		.frame_kind = TM_FRAMES_INTERP,
 		.f_back = 0x8, .f_code = 0x0, .f_lasti = 0x38, .f_owner = 0x46, .f_read_size = 0x48,
 		.co_firstlineno = 0x44, .co_filename = 0x70, .co_name = 0x78, .co_lines = 0x88,
-		.co_firsttraceable = 0xb8, .co_code_adaptive = 0xc8, .lines_kind = TM_LINES_LOCATIONS,
+		.co_firsttraceable = 0xb8, .co_code_adaptive = 0xc8, .co_code = NO,
+		.lines_kind = TM_LINES_LOCATIONS,
 		.ascii_data = 0x28, .compact_data = 0x38,
 	},
 };

@@ -37,6 +37,9 @@ struct tm_layout {
 	/* PyCodeObject */
 	uint32_t co_firstlineno, co_filename, co_name, co_lines;
 	uint32_t co_firsttraceable, co_code_adaptive;
+	uint32_t co_code;                /* <=3.10: the co_code bytes object (its size
+					  * bounds f_lasti); 3.11+ TM_NO_OFFSET: the
+					  * code is inline, Py_SIZE(code) code units */
 	enum tm_linetable_kind lines_kind;
 	/* str */
 	uint32_t ascii_data;             /* sizeof(PyASCIIObject) */
@@ -45,6 +48,7 @@ struct tm_layout {
 
 /* Common to all versions. */
 #define TM_PY_OB_TYPE 0x8
+#define TM_PY_VAR_SIZE 0x10         /* PyVarObject.ob_size */
 #define TM_PY_BYTES_SIZE 0x10
 #define TM_PY_BYTES_DATA 0x20
 #define TM_PY_STR_LENGTH 0x10

@@ -3,9 +3,21 @@
  * Each code object is read once into a cache entry (filename as UTF-8, first
  * line, a copy of the line table). Before an entry is used it is checked
  * against the target's memory (type, co_filename, co_linetable, first line),
- * so a code object freed and replaced at the same address is read again
- * instead of being misattributed. Filenames are interned and live until
- * tm_symbolizer_free, as the API promises. */
+ * so a code object freed and replaced at the same address by another code
+ * object is read again instead of being misattributed.
+ *
+ * Code objects die while blocks allocated under them live on: `python
+ * prog.py` frees the module's code object (and with it its nested
+ * comprehension, genexpr and class-body code) when the module returns, before
+ * Py_FinalizeEx, so a snapshot taken at finalization names dead code objects
+ * in most of its module-level frames. Their memory then holds a pymalloc or
+ * glibc free-list pointer in ob_refcnt (or ob_type), or still the old fields
+ * with a line table that has been freed and reused. Hence: an entry read
+ * while the object lived is kept when the memory no longer holds a live
+ * code object, and a dead object never read before is <unknown> rather than
+ * decoded from freed memory. The capture session symbolizes each stack when
+ * BPF announces it, while its code objects live (capture_stacks.c). Filenames are interned and
+ * live until tm_symbolizer_free, as the API promises. */
 #include "probe/symbolize.h"
 
 #include <errno.h>
@@ -18,6 +30,11 @@
 #define MAX_FILENAME_CHARS 4096
 #define MAX_LINETABLE_BYTES (1u << 20)
 #define CODE_HEADER_BYTES 0x100 /* covers every field we read, all versions */
+/* ob_refcnt of a live object: at least 1, at most the 3.12+ immortal value
+ * (UINT32_MAX). A freed block holds a free-list pointer there (pymalloc:
+ * the pool's next free block or NULL; glibc: a tcache/bin pointer, safe-linked
+ * or not), or glibc's tcache key in ob_type. */
+#define MAX_LIVE_REFCNT 0xffffffffull
 
 static const char unknown_filename[] = "<unknown>";
 
@@ -26,10 +43,13 @@ struct code_entry {
 	uint64_t type, filename_ptr, lines_ptr;
 	int32_t firstlineno;
 	int32_t firsttraceable; /* 3.11+, in code units */
+	uint64_t code_size;     /* <=3.10: co_code pointer; 3.11+: Py_SIZE (code units) */
+	uint64_t code_bytes;    /* bytecode length: a position at or past it is not in this
+				 * code object (its address was reused); 0 = unknown */
 	int status;             /* 0 resolved, -ENOENT unreadable */
 	uint32_t pass;          /* tm_symbolizer_begin_pass() generation it was checked in */
 	const char *filename;   /* interned */
-	uint8_t *lines;
+	uint8_t *lines;         /* copy of the line table; NULL: unreadable (line 0) */
 	size_t nlines;
 };
 
@@ -241,9 +261,21 @@ cleanup:
 /* ---- code objects ------------------------------------------------------------ */
 
 struct code_fields {
-	uint64_t type, filename_ptr, lines_ptr;
+	uint64_t refcnt, type, filename_ptr, lines_ptr;
+	uint64_t code_size; /* <=3.10: co_code pointer; 3.11+: Py_SIZE(code), code units */
 	int32_t firstlineno, firsttraceable;
 };
+
+static int refcnt_live(uint64_t refcnt)
+{
+	return refcnt >= 1 && refcnt <= MAX_LIVE_REFCNT;
+}
+
+/* The memory read at a code address holds a live code object. */
+static int code_live(const struct tm_symbolizer *s, const struct code_fields *f)
+{
+	return refcnt_live(f->refcnt) && f->type == s->code_type && f->filename_ptr && f->lines_ptr;
+}
 
 static int read_code_fields(struct tm_symbolizer *s, uint64_t code, struct code_fields *f)
 {
@@ -253,6 +285,7 @@ static int read_code_fields(struct tm_symbolizer *s, uint64_t code, struct code_
 
 	if (err)
 		return err;
+	memcpy(&f->refcnt, hdr, 8);
 	memcpy(&f->type, hdr + TM_PY_OB_TYPE, 8);
 	memcpy(&f->filename_ptr, hdr + l->co_filename, 8);
 	memcpy(&f->lines_ptr, hdr + l->co_lines, 8);
@@ -260,16 +293,36 @@ static int read_code_fields(struct tm_symbolizer *s, uint64_t code, struct code_
 	f->firsttraceable = 0;
 	if (l->co_firsttraceable != TM_NO_OFFSET)
 		memcpy(&f->firsttraceable, hdr + l->co_firsttraceable, 4);
+	if (l->co_code != TM_NO_OFFSET)
+		memcpy(&f->code_size, hdr + l->co_code, 8);
+	else
+		memcpy(&f->code_size, hdr + TM_PY_VAR_SIZE, 8);
 	return 0;
+}
+
+/* Length in bytes of the code object's bytecode, or 0 when unknown. */
+static uint64_t code_bytes(struct tm_symbolizer *s, const struct code_fields *f)
+{
+	uint64_t hdr[3]; /* co_code: ob_refcnt, ob_type, ob_size */
+
+	if (s->l->co_code == TM_NO_OFFSET)
+		return f->code_size * 2; /* 2-byte code units, inline */
+	if (!f->code_size || tm_target_read(s->pid, f->code_size, hdr, sizeof(hdr)) ||
+	    !refcnt_live(hdr[0]))
+		return 0;
+	return hdr[TM_PY_BYTES_SIZE / 8];
 }
 
 static int read_lines(struct tm_symbolizer *s, uint64_t bytes_obj, uint8_t **tab, size_t *len)
 {
-	uint64_t size;
-	int err = tm_target_read(s->pid, bytes_obj + TM_PY_BYTES_SIZE, &size, sizeof(size));
+	uint64_t hdr[3], size; /* ob_refcnt, ob_type, ob_size */
+	int err = tm_target_read(s->pid, bytes_obj, hdr, sizeof(hdr));
 
 	if (err)
 		return err;
+	size = hdr[TM_PY_BYTES_SIZE / 8];
+	if (!refcnt_live(hdr[0]))
+		return -ENOENT; /* freed: the code object holding it is dying */
 	if (size > MAX_LINETABLE_BYTES)
 		return -E2BIG;
 	*tab = malloc(size ? size : 1);
@@ -296,15 +349,17 @@ static int fill_entry(struct tm_symbolizer *s, struct code_entry *e, uint64_t co
 	e->lines_ptr = f->lines_ptr;
 	e->firstlineno = f->firstlineno;
 	e->firsttraceable = f->firsttraceable;
+	e->code_size = f->code_size;
 	e->pass = s->pass;
 	e->filename = unknown_filename;
 	e->status = -ENOENT;
-	if (f->type != s->code_type || !f->filename_ptr || !f->lines_ptr)
+	if (!code_live(s, f))
 		return 0;
 	if (read_str(s, f->filename_ptr, &e->filename)) {
 		e->filename = unknown_filename;
 		return 0;
 	}
+	e->code_bytes = code_bytes(s, f);
 	/* An unreadable line table leaves the filename known and the line 0. */
 	if (read_lines(s, f->lines_ptr, &e->lines, &e->nlines)) {
 		e->lines = NULL;
@@ -372,7 +427,15 @@ static struct code_entry *lookup(struct tm_symbolizer *s, uint64_t code)
 	}
 	if (e->code == code && e->type == f.type && e->filename_ptr == f.filename_ptr &&
 	    e->lines_ptr == f.lines_ptr && e->firstlineno == f.firstlineno &&
-	    e->firsttraceable == f.firsttraceable) {
+	    e->firsttraceable == f.firsttraceable && e->code_size == f.code_size) {
+		/* Same object, or its corpse (fields intact, line table maybe
+		 * reused): the copy taken when it was read stands either way. */
+		e->pass = s->pass;
+		return e;
+	}
+	if (e->code == code && e->status == 0 && !code_live(s, &f)) {
+		/* The object we read has died and its memory is no code object
+		 * now: stacks can only name it from when it lived. */
 		e->pass = s->pass;
 		return e;
 	}
@@ -408,6 +471,14 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 		if (addr < 2 * (int64_t)e->firsttraceable)
 			return 1;
 	}
+	if (e->code_bytes && addr >= (int64_t)e->code_bytes) {
+		/* Not a position in this code object: BPF saw another one at
+		 * this address, freed since (tracemalloc would name that one). */
+		*filename = unknown_filename;
+		return -ENOENT;
+	}
+	if (!e->lines)
+		return 0; /* line table unreadable: the file is known, the line 0 */
 	line = tm_linetable_line(l->lines_kind, e->lines, e->nlines, e->firstlineno, addr);
 	*lineno = line < 0 ? 0 : (uint32_t)line;
 	return 0;

@@ -3,7 +3,13 @@
  * version's line table (co_lnotab, 3.10 co_linetable, 3.11+ location table).
  * Results are cached per code object; the cache key includes fields that
  * change when a code object's address is reused (filename and line table
- * pointers, first line), so a reused address is re-read, never misattributed.
+ * pointers, first line), so an address reused by another code object is
+ * read again; an entry whose object has died since it was
+ * read keeps answering for it, and a code object first read after it died
+ * is "<unknown>", never decoded from freed memory. Code objects die long
+ * before the snapshot that names them (`python prog.py` frees the module's
+ * code object, with its comprehensions and class bodies, before
+ * Py_FinalizeEx): symbolize a stack soon after BPF records it.
  * What cannot be resolved is reported as tracemalloc shows it: "<unknown>", 0. */
 #ifndef TM_PROBE_SYMBOLIZE_H
 #define TM_PROBE_SYMBOLIZE_H

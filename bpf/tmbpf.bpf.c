@@ -1,0 +1,633 @@
+/* tmbpf capture: uprobes on a CPython's allocator implementations keep the
+ * live blocks of each traced process, with the Python stack of the thread
+ * that allocated each one, interned in `stacks`.
+ *
+ * Every probe is generic; its BPF cookie says what it probes and where the
+ * arguments are (tmbpf.h, TM_COOKIE). Pairing of entry and return: a
+ * per-thread pending record holds the outermost allocator call in progress
+ * and the stack pointer at its entry. An entry with a lower stack pointer is
+ * nested inside it (raw malloc under pymalloc, malloc inside realloc) and is
+ * skipped, as tracemalloc's reentrancy guard does; its return is recognised
+ * the same way. Frees need no pairing: a nested free only ever frees the
+ * block its outer call frees, and the second removal finds nothing. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "tmbpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile struct tm_bpf_config tm_cfg = {
+	.walk_limit = TM_WALK_LIMIT_DEFAULT,
+};
+
+/* Bytes of one frame read at a time (f_read_size is at most this). */
+#define FRAME_BUF 256
+/* 3.11+ frames live in the thread's data stack, the older ones just below
+ * the newer: one read of this many bytes usually covers many frames. */
+#ifndef WINDOW
+#define WINDOW 2048
+#endif
+
+struct pending {
+	__u64 sp;       /* user %rsp at the outer call's entry (points at its return address) */
+	__u64 size;     /* requested bytes */
+	__u64 old_addr; /* realloc: the block being resized */
+	__u32 kind;     /* TM_PROBE_* */
+	__u32 active;
+};
+
+struct scratch {
+	struct tm_stack stack;
+	__u8 frame[FRAME_BUF + 8];
+	__u8 window[WINDOW + FRAME_BUF + 8]; /* slack: a frame read at any offset stays inside */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TM_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct tm_proc_config);
+} procs SEC(".maps");
+
+/* Not preallocated: memory follows the live blocks, not the map's limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 20); /* user space sets --max-blocks */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tm_block_key);
+	__type(value, struct tm_block);
+} live_blocks SEC(".maps");
+
+/* Value size TM_STACK_BYTES(max_frames), set by user space before load; no
+ * BTF value type, since the kernel would insist it matches that size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 16); /* user space sets --max-stacks */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(key_size, sizeof(__u64));
+	__uint(value_size, sizeof(struct tm_stack));
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct pending);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TM_MAX_PROCS * TM_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TM_MAX_PROCS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct tm_traced_memory);
+} traced_memory SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* ~37,000 new-stack events between two polls */
+} events SEC(".maps");
+
+/* Per-process counters: slot cfg.mem_slot, TM_CNT_MAX each. */
+static __always_inline void count(const struct tm_proc_config *c, __u32 which)
+{
+	__u32 idx = c->mem_slot * TM_CNT_MAX + which;
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* The user registers indexed by x86-64 register number (ModRM numbering).
+ * Copied with constant offsets: the verifier rejects a computed ctx pointer,
+ * which is what a switch over ctx fields compiles to. */
+struct regs {
+	__u64 r[16];
+};
+
+static __always_inline void load_regs(const struct pt_regs *ctx, struct regs *g)
+{
+	g->r[0] = ctx->ax;
+	g->r[1] = ctx->cx;
+	g->r[2] = ctx->dx;
+	g->r[3] = ctx->bx;
+	g->r[4] = ctx->sp;
+	g->r[5] = ctx->bp;
+	g->r[6] = ctx->si;
+	g->r[7] = ctx->di;
+	g->r[8] = ctx->r8;
+	g->r[9] = ctx->r9;
+	g->r[10] = ctx->r10;
+	g->r[11] = ctx->r11;
+	g->r[12] = ctx->r12;
+	g->r[13] = ctx->r13;
+	g->r[14] = ctx->r14;
+	g->r[15] = ctx->r15;
+}
+
+static __always_inline __u64 arg(const struct regs *g, __u64 cookie, int i)
+{
+	return g->r[TM_COOKIE_REG(cookie, i) & 15];
+}
+
+static __always_inline __u64 read_u64(__u64 addr)
+{
+	__u64 v = 0;
+
+	if (bpf_probe_read_user(&v, sizeof(v), (const void *)addr))
+		return 0;
+	return v;
+}
+
+/* The PyThreadState of the current thread, or 0 (routes in tmbpf.h). */
+static __always_inline __u64 current_tstate(const struct tm_proc_config *c)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+	__u32 routes = c->tstate_routes;
+	__u64 ts;
+
+	if (routes & TM_TSTATE_TLS) {
+		ts = read_u64(fsbase + c->tls_tstate_offset);
+		if (ts)
+			return ts;
+	}
+	if ((routes & TM_TSTATE_GILSTATE) && c->tstate_current_addr) {
+		/* The GIL holder; ours only if its pthread_t is this thread. */
+		ts = read_u64(c->tstate_current_addr);
+		if (ts && read_u64(ts + c->ts_thread_id) == fsbase)
+			return ts;
+	}
+	if ((routes & TM_TSTATE_TSD) && c->tss_key_addr) {
+		__u32 key = 0;
+
+		if (bpf_probe_read_user(&key, sizeof(key), (const void *)c->tss_key_addr))
+			return 0;
+		if (key >= 32) /* glibc keeps keys >= 32 in a second level; not followed */
+			return 0;
+		return read_u64(fsbase + c->tsd_specific_offset + 16 * (__u64)key + 8);
+	}
+	return 0;
+}
+
+/* Where the walk is; scalars only (the callback re-finds map values). */
+struct walk {
+	__u64 frame;
+	__u64 hash;
+	__u32 n;
+	__u32 total;
+	__u32 max_frames;
+	__u32 read_size;
+	__u32 interp;
+	__u32 err;
+	__u16 f_back, f_code, f_lasti, f_owner;
+	__u64 win_lo, win_hi; /* user addresses that s->window holds (interp only) */
+};
+
+static __always_inline __u64 buf_u64(const __u8 *buf, __u32 off)
+{
+	off &= FRAME_BUF - 1;
+	return *(const __u64 *)(buf + off);
+}
+
+static __always_inline __u64 mix(__u64 h, __u64 v)
+{
+	h ^= v;
+	h *= 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
+/* The size bytes of the frame at addr: from the window when it holds them
+ * (refilled with the WINDOW bytes that end with this frame: the older frames
+ * of the data stack lie below), else from one read of the frame alone (a
+ * window reaching below the start of the data stack's mapping fails). NULL
+ * when the frame cannot be read. */
+static __always_inline const __u8 *frame_bytes(struct scratch *s, struct walk *w, __u64 addr,
+					       __u32 size)
+{
+	if (w->interp) {
+		if (addr < w->win_lo || addr + size > w->win_hi) {
+			__u64 lo = addr + size - WINDOW;
+
+			if (bpf_probe_read_user(s->window, WINDOW, (const void *)lo) == 0) {
+				w->win_lo = lo;
+				w->win_hi = addr + size;
+			} else {
+				w->win_lo = w->win_hi = 0;
+			}
+		}
+		if (addr >= w->win_lo && addr + size <= w->win_hi)
+			return s->window + ((addr - w->win_lo) & (WINDOW - 1));
+	}
+	if (bpf_probe_read_user(s->frame, size, (const void *)addr))
+		return 0;
+	return s->frame;
+}
+
+static long walk_frame(__u64 i, struct walk *w)
+{
+	__u32 zero = 0;
+	struct scratch *s;
+	__u64 back, code, lasti;
+	const __u8 *f;
+	__u32 n, size;
+
+	if (!w->frame)
+		return 1;
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 1;
+	size = w->read_size;
+	if (size > FRAME_BUF)
+		size = FRAME_BUF;
+	f = frame_bytes(s, w, w->frame, size);
+	if (!f) {
+		w->err = 1;
+		return 1;
+	}
+	back = buf_u64(f, w->f_back);
+	if (w->interp && w->f_owner != TM_NO_OFFSET && f[w->f_owner & (FRAME_BUF - 1)] == TM_OWNER_CSTACK) {
+		w->frame = back; /* C-stack shim frame (3.12+): not a Python frame */
+		return 0;
+	}
+	w->total++;
+	n = w->n;
+	if (n < w->max_frames && n < TM_BPF_MAX_FRAMES) {
+		code = buf_u64(f, w->f_code);
+		if (w->interp)
+			lasti = buf_u64(f, w->f_lasti);
+		else /* f_lasti is a C int; keep its sign (-1: not started) */
+			lasti = (__u64)(__s64)(__s32)buf_u64(f, w->f_lasti);
+		s->stack.frames[n].code = code;
+		s->stack.frames[n].lasti = lasti;
+		w->hash = mix(mix(w->hash, code), lasti);
+		w->n = n + 1;
+	}
+	w->frame = back;
+	return 0;
+}
+
+/* Walk the current thread's Python stack into the scratch stack and intern
+ * it. Returns the stack id, or 0 when it could not be stored (counted). */
+/* Bytes of a code object read for its identity (covers co_filename and
+ * co_firstlineno in every version: at most 0x78). */
+#define CODE_HEAD 128
+
+struct check_walk {
+	__u16 co_filename, co_firstlineno;
+	__u32 n;
+};
+
+static long check_frame(__u64 i, struct check_walk *cw)
+{
+	__u32 zero = 0, idx = (__u32)i & (TM_BPF_MAX_FRAMES - 1); /* bounded for the verifier */
+	struct scratch *s;
+	__u64 code, fn;
+	__u32 first;
+
+	if (i >= cw->n || i >= TM_BPF_MAX_FRAMES)
+		return 1;
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 1;
+	code = s->stack.frames[idx].code;
+	s->stack.frames[idx].check = 0;
+	if (!code || bpf_probe_read_user(s->frame, CODE_HEAD, (const void *)code))
+		return 0;
+	fn = buf_u64(s->frame, cw->co_filename);
+	first = (__u32)buf_u64(s->frame, cw->co_firstlineno);
+	s->stack.frames[idx].check = TM_CODE_CHECK(fn, first);
+	return 0;
+}
+
+static __always_inline void announce_stack(const struct tm_proc_config *c, __u32 tgid, __u64 id)
+{
+	struct tm_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(c, TM_CNT_EVENTS_LOST);
+		return;
+	}
+	e->type = TM_EVENT_NEW_STACK;
+	e->pid = tgid;
+	e->ts_ns = 0;
+	e->stack_id = id;
+	bpf_ringbuf_submit(e, 0); /* wake the consumer: the sooner, the likelier the code lives */
+}
+
+static __always_inline __u64 capture_stack(const struct tm_proc_config *c, __u32 tgid)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct walk w = {};
+	__u64 ts, frame = 0;
+
+	if (!s)
+		return 0;
+	ts = current_tstate(c);
+	if (!ts) {
+		count(c, TM_CNT_NO_TSTATE);
+	} else if (c->cframe_current_frame != TM_NO_OFFSET) {
+		__u64 cf = read_u64(ts + c->ts_frame);
+
+		if (cf)
+			frame = read_u64(cf + c->cframe_current_frame);
+	} else {
+		frame = read_u64(ts + c->ts_frame);
+	}
+	w.frame = frame;
+	w.hash = 0xcbf29ce484222325ULL;
+	w.max_frames = c->max_frames;
+	w.read_size = c->f_read_size;
+	w.interp = c->frame_kind == TM_FRAMES_INTERP;
+	w.f_back = c->f_back;
+	w.f_code = c->f_code;
+	w.f_lasti = c->f_lasti;
+	w.f_owner = c->f_owner;
+	if (frame)
+		bpf_loop(tm_cfg.walk_limit, walk_frame, &w, 0);
+	if (w.err)
+		count(c, TM_CNT_DROP_FRAME_READ);
+	s->stack.nframe = w.n;
+	s->stack.total_nframe = w.total;
+	w.hash = mix(mix(w.hash, w.n), w.total);
+	if (!w.hash)
+		w.hash = 1;
+	if (bpf_map_lookup_elem(&stacks, &w.hash))
+		return w.hash;
+	/* A new stack: record who its code objects are, while they run. */
+	if (w.n) {
+		struct check_walk cw = {
+			.co_filename = c->co_filename,
+			.co_firstlineno = c->co_firstlineno,
+			.n = w.n,
+		};
+
+		bpf_loop(w.n, check_frame, &cw, 0);
+	}
+	if (bpf_map_update_elem(&stacks, &w.hash, &s->stack, BPF_NOEXIST) == 0) {
+		announce_stack(c, tgid, w.hash);
+		return w.hash;
+	}
+	if (bpf_map_lookup_elem(&stacks, &w.hash)) /* raced with another CPU */
+		return w.hash;
+	count(c, TM_CNT_DROP_STACKS_FULL);
+	return 0;
+}
+
+static __always_inline void traced_add(const struct tm_proc_config *c, __s64 delta,
+				       __s64 nblocks)
+{
+	__u32 slot = c->mem_slot;
+	struct tm_traced_memory *m = bpf_map_lookup_elem(&traced_memory, &slot);
+	__u64 cur;
+
+	if (!m)
+		return;
+	__sync_fetch_and_add(&m->current_bytes, (__u64)delta);
+	__sync_fetch_and_add(&m->blocks, (__u64)nblocks);
+	cur = m->current_bytes;
+	if (delta > 0 && (__s64)cur > 0 && cur > m->peak_bytes)
+		m->peak_bytes = cur;
+}
+
+/* Remove a live block found at key; b points at its value. */
+static __always_inline void drop_block(const struct tm_proc_config *c, struct tm_block_key *key,
+				       struct tm_block *b)
+{
+	__u64 size = b->size_bytes;
+
+	if (bpf_map_delete_elem(&live_blocks, key) == 0) {
+		traced_add(c, -(__s64)size, -1);
+		count(c, TM_CNT_FREES);
+	}
+}
+
+/* Forget the live block (tgid, domain, addr), if tmbpf saw it. */
+static __always_inline void forget_block(const struct tm_proc_config *c, __u32 tgid,
+					 __u32 domain, __u64 addr)
+{
+	struct tm_block_key key = { .pid = tgid, .domain = domain, .addr = addr };
+	struct tm_block *b = bpf_map_lookup_elem(&live_blocks, &key);
+
+	if (b)
+		drop_block(c, &key, b);
+	else
+		count(c, TM_CNT_FREE_UNKNOWN);
+}
+
+static __always_inline void record_block(const struct tm_proc_config *c, __u64 pid_tgid,
+					 __u32 domain, __u64 addr, __u64 size)
+{
+	__u32 tgid = pid_tgid >> 32;
+	struct tm_block_key key = { .pid = tgid, .domain = domain, .addr = addr };
+	struct tm_block blk = {
+		.size_bytes = size,
+		.tid = (__u32)pid_tgid,
+	};
+	struct tm_block *old;
+
+	blk.stack_id = capture_stack(c, tgid);
+	blk.alloc_ns = bpf_ktime_get_ns();
+	old = bpf_map_lookup_elem(&live_blocks, &key);
+	if (old) {
+		/* Its free went unseen (e.g. freed through an unprobed path). */
+		traced_add(c, -(__s64)old->size_bytes, -1);
+		count(c, TM_CNT_REPLACED);
+	}
+	if (bpf_map_update_elem(&live_blocks, &key, &blk, BPF_ANY)) {
+		if (old)
+			bpf_map_delete_elem(&live_blocks, &key);
+		count(c, TM_CNT_DROP_BLOCKS_FULL);
+		return;
+	}
+	traced_add(c, (__s64)size, 1);
+	count(c, TM_CNT_ALLOCS);
+}
+
+/* The traced process's config, or NULL when its maps are frozen. */
+static __always_inline struct tm_proc_config *live_proc(__u32 tgid)
+{
+	struct tm_proc_config *c = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (c && c->finalizing) {
+		count(c, TM_CNT_FROZEN);
+		return 0;
+	}
+	return c;
+}
+
+SEC("uprobe")
+int allocator_enter(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 kind = TM_COOKIE_KIND(cookie);
+	__u64 sp = ctx->sp;
+	struct tm_proc_config *c;
+	struct pending *p;
+	struct regs g;
+
+	c = live_proc(pid_tgid >> 32);
+	if (!c)
+		return 0;
+	p = bpf_map_lookup_elem(&pending, &pid_tgid);
+	if (p && p->active) {
+		/* Below the outer call's entry, or at it: a tail call from it
+		 * (_PyObject_Realloc ends in `return PyMem_RawRealloc(...)`). */
+		if (sp <= p->sp) {
+			count(c, TM_CNT_NESTED);
+			return 0;
+		}
+		count(c, TM_CNT_DROP_NO_RETURN); /* the outer call's return went unseen */
+	}
+	if (!p) {
+		struct pending zero = {};
+
+		bpf_map_update_elem(&pending, &pid_tgid, &zero, BPF_NOEXIST);
+		p = bpf_map_lookup_elem(&pending, &pid_tgid);
+		if (!p) {
+			count(c, TM_CNT_DROP_PENDING_FULL);
+			return 0;
+		}
+	}
+	load_regs(ctx, &g);
+	p->sp = sp;
+	p->kind = kind;
+	p->old_addr = 0;
+	if (kind == TM_PROBE_CALLOC)
+		p->size = arg(&g, cookie, 1) * arg(&g, cookie, 2);
+	else if (kind == TM_PROBE_REALLOC) {
+		p->old_addr = arg(&g, cookie, 1);
+		p->size = arg(&g, cookie, 2);
+	} else
+		p->size = arg(&g, cookie, 1);
+	p->active = 1;
+	return 0;
+}
+
+SEC("uretprobe")
+int allocator_exit(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 entry_sp = ctx->sp - 8; /* ret popped the return address */
+	__u64 addr = ctx->ax;
+	struct tm_proc_config *c;
+	struct pending *p;
+
+	p = bpf_map_lookup_elem(&pending, &pid_tgid);
+	/* Returns of nested calls come first (a tail-called one at the same
+	 * entry_sp completes the record: the size requested is the outer's). */
+	if (!p || !p->active || entry_sp < p->sp)
+		return 0; /* nested call returning, or an entry we did not record */
+	p->active = 0;
+	c = live_proc(pid_tgid >> 32);
+	if (!c)
+		return 0;
+	if (entry_sp > p->sp) {
+		count(c, TM_CNT_DROP_NO_RETURN);
+		return 0;
+	}
+	if (!addr)
+		return 0; /* frozen, or the allocation failed (a failed realloc keeps the old block) */
+	if (p->kind == TM_PROBE_REALLOC && p->old_addr)
+		forget_block(c, pid_tgid >> 32, 0, p->old_addr);
+	record_block(c, pid_tgid, 0, addr, p->size);
+	return 0;
+}
+
+SEC("uprobe")
+int allocator_free(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_block_key key = { .pid = tgid, .domain = 0 };
+	struct tm_proc_config *c;
+	struct tm_block *b;
+	struct regs g;
+
+	load_regs(ctx, &g);
+	key.addr = arg(&g, cookie, 1);
+	if (!key.addr)
+		return 0;
+	c = live_proc(tgid);
+	if (!c)
+		return 0;
+	/* One lookup decides; a free of a block never seen costs nothing more. */
+	b = bpf_map_lookup_elem(&live_blocks, &key);
+	if (b)
+		drop_block(c, &key, b);
+	else
+		count(c, TM_CNT_FREE_UNKNOWN);
+	return 0;
+}
+
+SEC("uprobe")
+int track_enter(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tm_proc_config *c = live_proc(pid_tgid >> 32);
+	struct regs g;
+	__u64 addr;
+
+	load_regs(ctx, &g);
+	addr = arg(&g, cookie, 1);
+	if (!c || !addr)
+		return 0;
+	record_block(c, pid_tgid, (__u32)arg(&g, cookie, 0), addr, arg(&g, cookie, 2));
+	return 0;
+}
+
+SEC("uprobe")
+int untrack_enter(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc_config *c = live_proc(tgid);
+	struct regs g;
+
+	load_regs(ctx, &g);
+	if (c)
+		forget_block(c, tgid, (__u32)arg(&g, cookie, 0), arg(&g, cookie, 1));
+	return 0;
+}
+
+SEC("uprobe")
+int finalize_enter(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc_config *c = bpf_map_lookup_elem(&procs, &tgid);
+	struct tm_event *e;
+
+	(void)ctx;
+	if (!c || c->finalizing)
+		return 0;
+	c->finalizing = 1;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return 0;
+	e->type = TM_EVENT_FINALIZING;
+	e->pid = tgid;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->stack_id = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Capture overhead benchmark (issue 4): untraced vs -X tracemalloc=1/25 vs tmbpf run --frames 1/25
+# on each workload in tools/bench/, side by side, interleaved; table on stdout, markdown in
+# build/bench-capture.md.  Default interpreters: pyenv 3.12 and Debian /usr/bin/python3.11.
+#
+#   tools/bench_capture.sh                 # full default run (~10 minutes)
+#   tools/bench_capture.sh --acceptance    # also check issue 4's criteria: PASS/FAIL lines
+#   tools/bench_capture.sh --all-pythons   # pyenv 3.8-3.13 + Debian 3.11
+#   tools/bench_capture.sh --help          # every option (--reps, --scale, --workloads, ...)
+#
+# BENCH_CAPTURE_ARGS (environment) is appended to the arguments, e.g. for make bench.
+set -u
+cd "$(dirname "$0")/.."
+root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
+py=$(ls -d "$root"/versions/3.12.*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
+if [ -z "$py" ]; then
+	py=$(command -v python3 || true)
+	[ -n "$py" ] || { echo "bench_capture: no pyenv 3.12 under $root and no python3" >&2; exit 1; }
+fi
+# shellcheck disable=SC2086
+exec "$py" tools/bench/driver.py "$@" ${BENCH_CAPTURE_ARGS:-}

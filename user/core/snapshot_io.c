@@ -1,0 +1,445 @@
+/* Snapshot files: format detection, loading by content, atomic saving, and
+ * the small helpers the format modules share. */
+#include "core/snapshot_io.h"
+#include "core/snapshot_io_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void tm_io_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Length of the UTF-8 sequence at s[0] (surrogates allowed), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+	unsigned c = s[0], n;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 1, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 2, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 3, cp = c & 0x07;
+	else
+		return 0;
+	if (left <= n)
+		return 0;
+	for (unsigned k = 1; k <= n; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3f);
+	}
+	/* Overlong forms and beyond U+10FFFF; surrogates pass (surrogatepass). */
+	if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n + 1;
+}
+
+int tm_utf8_valid(const unsigned char *s, size_t len)
+{
+	for (size_t i = 0, n; i < len; i += n) {
+		if (s[i] < 0x80) {
+			n = 1;
+			continue;
+		}
+		n = utf8_seq(s + i, len - i);
+		if (!n)
+			return 0;
+	}
+	return 1;
+}
+
+const char *tm_utf8_escape(const char *s, char **owned)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s), k = 0;
+	char *out;
+
+	*owned = NULL;
+	if (tm_utf8_valid(u, len))
+		return s;
+	out = malloc(len * 3 + 1);
+	if (!out)
+		return NULL;
+	for (size_t i = 0, n; i < len; i += n) {
+		n = utf8_seq(u + i, len - i);
+		if (n) {
+			memcpy(out + k, s + i, n);
+			k += n;
+			continue;
+		}
+		/* U+DC80 + byte - 0x80, as Python's surrogateescape decodes it. */
+		out[k++] = (char)0xed;
+		out[k++] = (char)(0xb0 | (u[i] >> 6));
+		out[k++] = (char)(0x80 | (u[i] & 0x3f));
+		n = 1;
+	}
+	out[k] = '\0';
+	*owned = out;
+	return out;
+}
+
+int tm_out_init(struct tm_out *o, FILE *fp, size_t cap)
+{
+	memset(o, 0, sizeof(*o));
+	o->fp = fp;
+	o->buf = malloc(cap);
+	if (!o->buf)
+		return -ENOMEM;
+	o->cap = cap;
+	return 0;
+}
+
+int tm_out_flush(struct tm_out *o)
+{
+	if (o->err)
+		return o->err;
+	if (o->len && fwrite(o->buf, 1, o->len, o->fp) != o->len)
+		o->err = errno ? -errno : -EIO;
+	o->len = 0;
+	return o->err;
+}
+
+void tm_out_release(struct tm_out *o)
+{
+	free(o->buf);
+	o->buf = NULL;
+}
+
+int tm_out_write(struct tm_out *o, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len) {
+		size_t n;
+
+		if (o->len == o->cap && tm_out_flush(o))
+			return o->err;
+		n = o->cap - o->len < len ? o->cap - o->len : len;
+		memcpy(o->buf + o->len, p, n);
+		o->len += n;
+		p += n;
+		len -= n;
+	}
+	return o->err;
+}
+
+static uint64_t ptrmap_hash(const void *ptr, uint64_t tag)
+{
+	uint64_t h = ((uintptr_t)ptr ^ (tag * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+
+	return h ^ (h >> 29);
+}
+
+static int ptrmap_grow(struct tm_ptrmap *m)
+{
+	size_t ncap = m->cap ? m->cap * 2 : 4096, j;
+	struct tm_ptrmap_slot *n = calloc(ncap, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->slots[i].ptr)
+			continue;
+		for (j = ptrmap_hash(m->slots[i].ptr, m->slots[i].tag) & (ncap - 1); n[j].ptr;
+		     j = (j + 1) & (ncap - 1))
+			;
+		n[j] = m->slots[i];
+	}
+	free(m->slots);
+	m->slots = n;
+	m->cap = ncap;
+	return 0;
+}
+
+struct tm_ptrmap_slot *tm_ptrmap_lookup(struct tm_ptrmap *m, const void *ptr, uint64_t tag)
+{
+	size_t j;
+
+	if ((m->count + 1) * 2 > m->cap && ptrmap_grow(m))
+		return NULL;
+	for (j = ptrmap_hash(ptr, tag) & (m->cap - 1); m->slots[j].ptr; j = (j + 1) & (m->cap - 1)) {
+		if (m->slots[j].ptr == ptr && m->slots[j].tag == tag)
+			break;
+	}
+	return &m->slots[j];
+}
+
+void tm_ptrmap_release(struct tm_ptrmap *m)
+{
+	free(m->slots);
+	m->slots = NULL;
+	m->cap = m->count = 0;
+}
+
+enum tm_file_format tm_format_from_path(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	if (dot && strchr(dot, '/'))
+		dot = NULL;
+	if (dot && (!strcmp(dot, ".pickle") || !strcmp(dot, ".pkl")))
+		return TM_FORMAT_PICKLE;
+	if (dot && !strcmp(dot, ".json"))
+		return TM_FORMAT_JSON;
+	return TM_FORMAT_NATIVE;
+}
+
+int tm_format_parse(const char *name, enum tm_file_format *fmt)
+{
+	if (!strcmp(name, "pickle"))
+		*fmt = TM_FORMAT_PICKLE;
+	else if (!strcmp(name, "native"))
+		*fmt = TM_FORMAT_NATIVE;
+	else if (!strcmp(name, "json"))
+		*fmt = TM_FORMAT_JSON;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *tm_format_name(enum tm_file_format fmt)
+{
+	switch (fmt) {
+	case TM_FORMAT_PICKLE: return "pickle";
+	case TM_FORMAT_NATIVE: return "native";
+	case TM_FORMAT_JSON: return "json";
+	default: return "auto";
+	}
+}
+
+struct mem_src {
+	const unsigned char *p;
+	size_t left;
+};
+
+static long mem_read(void *ctx, void *buf, size_t len)
+{
+	struct mem_src *m = ctx;
+
+	if (len > m->left)
+		len = m->left;
+	memcpy(buf, m->p, len);
+	m->p += len;
+	m->left -= len;
+	return (long)len;
+}
+
+struct tm_snapshot *tm_native_load_mem(const void *data, size_t len, char *err, size_t errlen)
+{
+	struct mem_src m = { data, len };
+
+	return tm_native_load_stream(mem_read, &m, len, err, errlen);
+}
+
+struct tm_snapshot *tm_snapshot_load_mem(const void *data, size_t len, char *err, size_t errlen)
+{
+	const unsigned char *b = data;
+
+	if (len >= TM_NATIVE_MAGIC_LEN && !memcmp(b, TM_NATIVE_MAGIC, TM_NATIVE_MAGIC_LEN))
+		return tm_native_load_mem(data, len, err, errlen);
+	if (len >= 1 && b[0] == 0x80)
+		return tm_pickle_load_mem(data, len, err, errlen);
+	if (len == 0)
+		tm_io_errf(err, errlen, "empty file");
+	else if (b[0] == '{')
+		tm_io_errf(err, errlen, "JSON snapshots are write-only; load the native or pickle file");
+	else
+		tm_io_errf(err, errlen, "not a snapshot: neither a tmbpf native file nor a tracemalloc pickle");
+	errno = EINVAL;
+	return NULL;
+}
+
+static long fd_read(void *ctx, void *buf, size_t len)
+{
+	int fd = *(int *)ctx;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (long)got;
+}
+
+struct tm_snapshot *tm_snapshot_load(const char *path, char *err, size_t errlen)
+{
+	return tm_snapshot_load_ex(path, NULL, err, errlen);
+}
+
+static void fill_info(struct tm_load_info *info, const unsigned char *head, long n,
+		      uint64_t size)
+{
+	if (!info)
+		return;
+	memset(info, 0, sizeof(*info));
+	info->file_bytes = size;
+	if (n >= TM_NATIVE_MAGIC_LEN + 2 && !memcmp(head, TM_NATIVE_MAGIC, TM_NATIVE_MAGIC_LEN)) {
+		info->format = TM_FORMAT_NATIVE;
+		info->version = head[TM_NATIVE_MAGIC_LEN] | head[TM_NATIVE_MAGIC_LEN + 1] << 8;
+	} else if (n >= 2 && head[0] == 0x80) {
+		info->format = TM_FORMAT_PICKLE;
+		info->version = head[1];
+	}
+}
+
+/* Native files stream chunk by chunk; pickles are mapped whole. */
+struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *info, char *err,
+					size_t errlen)
+{
+	struct tm_snapshot *snap = NULL;
+	unsigned char head[TM_NATIVE_MAGIC_LEN + 2];
+	void *map = MAP_FAILED;
+	struct stat st;
+	int fd, saved = 0;
+	long n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		saved = errno;
+		tm_io_errf(err, errlen, "cannot open: %s", strerror(saved));
+		goto cleanup;
+	}
+	if (fstat(fd, &st) < 0) {
+		saved = errno;
+		tm_io_errf(err, errlen, "cannot stat: %s", strerror(saved));
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		tm_io_errf(err, errlen, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		goto cleanup;
+	}
+	n = fd_read(&fd, head, sizeof(head));
+	fill_info(info, head, n, (uint64_t)st.st_size);
+	if (n >= TM_NATIVE_MAGIC_LEN && !memcmp(head, TM_NATIVE_MAGIC, TM_NATIVE_MAGIC_LEN)) {
+		if (lseek(fd, 0, SEEK_SET) < 0) {
+			saved = errno;
+			tm_io_errf(err, errlen, "cannot seek: %s", strerror(saved));
+			goto cleanup;
+		}
+		snap = tm_native_load_stream(fd_read, &fd, (uint64_t)st.st_size, err, errlen);
+		saved = snap ? 0 : errno;
+		goto cleanup;
+	}
+	if (st.st_size == 0) {
+		snap = tm_snapshot_load_mem("", 0, err, errlen);
+		saved = errno;
+		goto cleanup;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		saved = errno;
+		tm_io_errf(err, errlen, "cannot map: %s", strerror(saved));
+		goto cleanup;
+	}
+	madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL | MADV_WILLNEED);
+	snap = tm_snapshot_load_mem(map, (size_t)st.st_size, err, errlen);
+	saved = snap ? 0 : errno;
+cleanup:
+	if (map != MAP_FAILED)
+		munmap(map, (size_t)st.st_size);
+	if (fd >= 0)
+		close(fd);
+	if (!snap)
+		errno = saved ? saved : EINVAL;
+	return snap;
+}
+
+static int write_format(const struct tm_snapshot *snap, FILE *fp, enum tm_file_format fmt,
+			char *err, size_t errlen)
+{
+	switch (fmt) {
+	case TM_FORMAT_PICKLE: return tm_pickle_write(snap, fp, err, errlen);
+	case TM_FORMAT_JSON: return tm_json_write(snap, fp, err, errlen);
+	default: return tm_native_write(snap, fp, err, errlen);
+	}
+}
+
+int tm_snapshot_save(const struct tm_snapshot *snap, const char *path, enum tm_file_format fmt,
+		     char *err, size_t errlen)
+{
+	char *tmp = NULL;
+	FILE *fp = NULL;
+	int fd = -1, ret;
+
+	if (fmt == TM_FORMAT_AUTO)
+		fmt = tm_format_from_path(path);
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
+		tmp = NULL;
+		ret = -ENOMEM;
+		tm_io_errf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		ret = -errno;
+		tm_io_errf(err, errlen, "cannot create %s: %s", tmp, strerror(-ret));
+		free(tmp);
+		tmp = NULL;
+		goto cleanup;
+	}
+	/* mkstemp makes 0600; snapshots are ordinary files. */
+	fchmod(fd, 0644 & ~umask(umask(0)));
+	fp = fdopen(fd, "wb");
+	if (!fp) {
+		ret = -errno;
+		tm_io_errf(err, errlen, "cannot write: %s", strerror(-ret));
+		goto cleanup;
+	}
+	fd = -1;
+	ret = write_format(snap, fp, fmt, err, errlen);
+	if (ret)
+		goto cleanup;
+	if (fflush(fp) || fsync(fileno(fp))) {
+		ret = -errno;
+		tm_io_errf(err, errlen, "cannot write: %s", strerror(-ret));
+		goto cleanup;
+	}
+	ret = fclose(fp) ? -errno : 0;
+	fp = NULL;
+	if (ret) {
+		tm_io_errf(err, errlen, "cannot write: %s", strerror(-ret));
+		goto cleanup;
+	}
+	if (rename(tmp, path) < 0) {
+		ret = -errno;
+		tm_io_errf(err, errlen, "cannot rename the temporary file: %s", strerror(-ret));
+		goto cleanup;
+	}
+	free(tmp);
+	tmp = NULL;
+cleanup:
+	if (fp)
+		fclose(fp);
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	return ret;
+}

@@ -1,0 +1,238 @@
+/* Attaching one process's probes: the functions its live allocator pointers
+ * name, PyTraceMalloc_Track/Untrack and Py_FinalizeEx, each at the probe
+ * point probe_point.c picks from the function's bytes in the ELF file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "probe/capture_priv.h"
+#include "probe/probe_point.h"
+
+struct probe_fn {
+	const char *role;   /* "obj.malloc", "PyTraceMalloc_Track" */
+	uint64_t addr;      /* absolute, in the target */
+	enum tm_probe_kind kind;
+};
+
+static const char *const domain_names[TM_NDOMAINS] = { "raw", "mem", "obj" };
+
+/* Arguments each kind reads (bit i: SysV argument i) and whether it returns. */
+static unsigned kind_args(enum tm_probe_kind k)
+{
+	switch (k) {
+	case TM_PROBE_MALLOC: case TM_PROBE_FREE: return 1u << 1;
+	case TM_PROBE_CALLOC: case TM_PROBE_REALLOC: return (1u << 1) | (1u << 2);
+	case TM_PROBE_TRACK: return 7u;
+	case TM_PROBE_UNTRACK: return 3u;
+	default: return 0;
+	}
+}
+
+static int kind_returns(enum tm_probe_kind k)
+{
+	return k == TM_PROBE_MALLOC || k == TM_PROBE_CALLOC || k == TM_PROBE_REALLOC;
+}
+
+static struct bpf_program *kind_prog(struct tm_capture *c, enum tm_probe_kind k, int ret)
+{
+	if (ret)
+		return c->skel->progs.allocator_exit;
+	switch (k) {
+	case TM_PROBE_FREE: return c->skel->progs.allocator_free;
+	case TM_PROBE_TRACK: return c->skel->progs.track_enter;
+	case TM_PROBE_UNTRACK: return c->skel->progs.untrack_enter;
+	case TM_PROBE_FINALIZE: return c->skel->progs.finalize_enter;
+	default: return c->skel->progs.allocator_enter;
+	}
+}
+
+static int add_link(struct tm_capture_proc *p, struct bpf_link *l)
+{
+	if (p->nlinks == p->caplinks) {
+		size_t ncap = p->caplinks ? 2 * p->caplinks : 16;
+		struct bpf_link **n = realloc(p->links, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		p->links = n;
+		p->caplinks = ncap;
+	}
+	p->links[p->nlinks++] = l;
+	return 0;
+}
+
+/* Read the function's first bytes from the ELF file: process memory may
+ * already hold the int3 of another tool's uprobe. */
+static int read_code(int fd, uint64_t off, uint8_t *buf, size_t len, size_t *got)
+{
+	ssize_t n = pread(fd, buf, len, (off_t)off);
+
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	*got = (size_t)n;
+	return 0;
+}
+
+static int attach_one(struct tm_capture *c, struct tm_capture_proc *p, int fd,
+		      const struct probe_fn *fn, char *err, size_t errlen)
+{
+	const struct tm_target *t = p->t;
+	uint8_t code[TM_PROBE_SCAN_BYTES];
+	struct tm_probe_point pp;
+	uint64_t off;
+	size_t got = 0;
+	int e, ret = kind_returns(fn->kind);
+
+	e = tm_target_file_offset(t, fn->addr, &off);
+	if (e) {
+		snprintf(err, errlen,
+			 "PID %d: %s at 0x%llx is not in %s (allocator hooked by another library?): not supported",
+			 (int)t->pid, fn->role, (unsigned long long)fn->addr, t->elf_path);
+		return e;
+	}
+	e = read_code(fd, off, code, sizeof(code), &got);
+	if (e) {
+		snprintf(err, errlen, "PID %d: cannot read %s at file offset 0x%llx of %s: %s",
+			 (int)t->pid, fn->role, (unsigned long long)off, t->elf_path, strerror(-e));
+		return e;
+	}
+	tm_probe_point_find(code, got, kind_args(fn->kind), ret, &pp);
+	if (!pp.emulated)
+		p->nsinglestep++;
+	if (c->opts.verbose) {
+		if (pp.emulated)
+			fprintf(stderr, "tmbpf: PID %d: %s 0x%llx+%u: %s (emulated)\n", (int)t->pid,
+				fn->role, (unsigned long long)fn->addr, pp.offset, pp.insn);
+		else
+			fprintf(stderr,
+				"tmbpf: PID %d: %s 0x%llx+0: %s: single-stepped, ~20 us per call on this machine\n",
+				(int)t->pid, fn->role, (unsigned long long)fn->addr, pp.why);
+	}
+	/* The return probe first: an entry seen without its return would leave
+	 * a pending record that makes the thread's next calls look nested. */
+	for (int r = ret; r >= 0; r--) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = r != 0,
+			    .bpf_cookie = TM_COOKIE(fn->kind, pp.arg_reg[0], pp.arg_reg[1], pp.arg_reg[2]));
+		struct bpf_link *l;
+
+		l = bpf_program__attach_uprobe_opts(kind_prog(c, fn->kind, r), t->pid, t->elf_path,
+						    (size_t)(off + pp.offset), &uo);
+		if (!l) {
+			e = -errno;
+			snprintf(err, errlen, "PID %d: cannot attach a %s to %s: %s%s", (int)t->pid,
+				 r ? "uretprobe" : "uprobe", fn->role, strerror(-e),
+				 e == -EPERM || e == -EACCES ? ": run as root" : "");
+			return e;
+		}
+		e = add_link(p, l);
+		if (e) {
+			bpf_link__destroy(l);
+			snprintf(err, errlen, "out of memory");
+			return e;
+		}
+	}
+	return 0;
+}
+
+/* The probe list, without duplicates: several domains often name the same
+ * function (mem and obj both use pymalloc; PYTHONMALLOC=malloc points all
+ * three at the raw functions). While redirected, the entry of each (domain,
+ * function) is what redirect.h says (an existing jmp stub or the
+ * implementation), never the padding stub the pointer holds. */
+static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out, char roles[][32])
+{
+	static const enum tm_probe_kind kinds[4] = { TM_PROBE_MALLOC, TM_PROBE_CALLOC,
+						     TM_PROBE_REALLOC, TM_PROBE_FREE };
+	static const char *const kind_names[4] = { "malloc", "calloc", "realloc", "free" };
+	const struct tm_target *t = p->t;
+	size_t n = 0;
+
+	for (int d = 0; d < TM_NDOMAINS; d++) {
+		const struct tm_allocator *a = &t->alloc[d];
+		uint64_t fns[4] = { a->malloc_fn, a->calloc_fn, a->realloc_fn, a->free_fn };
+
+		for (int k = 0; k < 4; k++) {
+			int dup = 0;
+
+			if (p->rd.applied)
+				fns[k] = p->rd.probe[d][k].entry;
+			if (!fns[k])
+				continue;
+			for (size_t i = 0; i < n; i++)
+				dup |= out[i].addr == fns[k] && out[i].kind == kinds[k];
+			if (dup)
+				continue;
+			snprintf(roles[n], 32, "%s.%s%s", domain_names[d], kind_names[k],
+				 p->rd.applied && p->rd.probe[d][k].via_stub ? " (jmp stub)" : "");
+			out[n].role = roles[n];
+			out[n].addr = fns[k];
+			out[n].kind = kinds[k];
+			n++;
+		}
+	}
+	if (t->track_fn)
+		out[n++] = (struct probe_fn){ "PyTraceMalloc_Track", t->track_fn, TM_PROBE_TRACK };
+	if (t->untrack_fn)
+		out[n++] = (struct probe_fn){ "PyTraceMalloc_Untrack", t->untrack_fn, TM_PROBE_UNTRACK };
+	if (t->finalize_fn)
+		out[n++] = (struct probe_fn){ "Py_FinalizeEx", t->finalize_fn, TM_PROBE_FINALIZE };
+	return n;
+}
+
+/* Builds that inline the allocator behind guards (LTO) hide most calls from
+ * the out-of-line functions: redirect the pointers when allowed, else warn. */
+static void check_coverage(struct tm_capture *c, struct tm_capture_proc *p)
+{
+	char err[256];
+	int e;
+
+	e = tm_devirt_scan(p->t, &p->dv);
+	p->devirt_ok = e == 0;
+	if (e) {
+		if (c->opts.verbose)
+			fprintf(stderr, "tmbpf: PID %d: cannot scan %s for inlined allocators: %s\n",
+				(int)p->pid, p->t->elf_path, strerror(-e));
+		return;
+	}
+	if (c->opts.verbose)
+		fprintf(stderr, "tmbpf: PID %d: %s\n", (int)p->pid, p->dv.detail);
+	if (p->dv.coverage != TM_COVERAGE_PARTIAL)
+		return;
+	if (!c->opts.redirect) {
+		fprintf(stderr, "tmbpf: PID %d: coverage %s\n", (int)p->pid,
+			tm_coverage_str(p->dv.coverage));
+		return;
+	}
+	if (tm_redirect_apply(p->t, &p->dv, &p->rd, err, sizeof(err)) == 0)
+		fprintf(stderr, "tmbpf: %s\n", p->rd.summary);
+	else
+		fprintf(stderr, "tmbpf: %s; coverage %s\n", err, tm_coverage_str(p->dv.coverage));
+}
+
+int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, char *err,
+			     size_t errlen)
+{
+	struct probe_fn fns[TM_NDOMAINS * 4 + 3];
+	char roles[TM_NDOMAINS * 4 + 3][32];
+	size_t n;
+	int fd, e = 0;
+
+	check_coverage(c, p);
+	n = list_probes(p, fns, roles);
+	fd = open(p->t->elf_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		e = -errno;
+		snprintf(err, errlen, "PID %d: cannot open %s: %s", (int)p->t->pid, p->t->elf_path,
+			 strerror(-e));
+		return e;
+	}
+	for (size_t i = 0; i < n && !e; i++)
+		e = attach_one(c, p, fd, &fns[i], err, errlen);
+	close(fd);
+	return e;
+}
