@@ -62,13 +62,34 @@ static uint64_t hash_bytes(const void *data, size_t len, uint64_t h)
 	return h;
 }
 
+/* Word-at-a-time string hash: hashing tracebacks is the hot path of loading
+ * a million-trace file, and byte-wise FNV over every filename cost a third of
+ * `tmbpf stats`. A function of the bytes only, so equal values hash equally
+ * across snapshots. */
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL, w;
+	size_t len = strlen(s), i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, s + i, len - i);
+	h = (h ^ w ^ len) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
+}
+
 uint64_t tm_frames_hash(const struct tm_frame *frames, uint32_t nframe)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 
 	for (uint32_t i = 0; i < nframe; i++) {
-		h = hash_bytes(frames[i].filename, strlen(frames[i].filename) + 1, h);
-		h = hash_bytes(&frames[i].lineno, sizeof(frames[i].lineno), h);
+		h = (h ^ str_hash(frames[i].filename)) * 0x100000001b3ULL;
+		h = (h ^ frames[i].lineno) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 31;
 	}
 	return h;
 }
