@@ -60,7 +60,9 @@ $(OUT)/bpf/%.tmp.bpf.o: bpf/%.bpf.c
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(@:.o=.d) -c -o $@ $<
 
-$(OUT)/bpf/%.bpf.o: $(OUT)/bpf/%.tmp.bpf.o
+# A static pattern rule: the generic %.o rule above would otherwise win for
+# build/bpf/X.bpf.o (its prerequisite bpf/X.bpf.c exists) and compile BPF with cc.
+$(SKELS:%.skel.h=%.bpf.o): $(OUT)/bpf/%.bpf.o: $(OUT)/bpf/%.tmp.bpf.o
 	$(BPFTOOL) gen object $@ $<
 
 $(OUT)/bpf/%.skel.h: $(OUT)/bpf/%.bpf.o

@@ -271,6 +271,7 @@ static const char *const counter_names[TM_CNT_MAX] = {
 	[TM_CNT_NO_TSTATE] = "no Python thread state",
 	[TM_CNT_FROZEN] = "ignored after finalization began",
 	[TM_CNT_REPLACED] = "allocation over a live block (missed free)",
+	[TM_CNT_EVENTS_LOST] = "new stacks announced late (ring buffer full)",
 };
 
 static const char *const counter_remedy[TM_CNT_MAX] = {
@@ -279,11 +280,13 @@ static const char *const counter_remedy[TM_CNT_MAX] = {
 	[TM_CNT_DROP_FRAME_READ] = "frames were paged out or changing; tracebacks are shortened",
 	[TM_CNT_DROP_NO_RETURN] = "calls in flight at attach or detach",
 	[TM_CNT_DROP_PENDING_FULL] = "too many threads allocating at once",
+	[TM_CNT_EVENTS_LOST] = "their code objects may have died: some frames may show <unknown>",
 };
 
 static int is_drop(int i)
 {
-	return i >= TM_CNT_DROP_BLOCKS_FULL && i <= TM_CNT_DROP_PENDING_FULL;
+	return (i >= TM_CNT_DROP_BLOCKS_FULL && i <= TM_CNT_DROP_PENDING_FULL) ||
+	       i == TM_CNT_EVENTS_LOST;
 }
 
 static uint64_t total_drops(const struct tm_capture_stats *st)
