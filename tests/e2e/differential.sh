@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 TIMEOUT=${TIMEOUT:-60}
 PYENV_ROOT=${PYENV_ROOT:-$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")}
 summary=$top/build/e2e-summary.txt
-: > "$summary"
+: >> "$summary"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skip - e2e: needs root for BPF (run: sudo make test)"
@@ -29,12 +29,13 @@ cmp_py=$(ls -d "$PYENV_ROOT"/versions/3.12.*/bin/python3.12 2>/dev/null | head -
 [ -n "$cmp_py" ] || cmp_py=$(command -v python3)
 
 interpreters=()
-for v in 3.8 3.9 3.10 3.11 3.12 3.13; do
-	p=$(ls -d "$PYENV_ROOT"/versions/$v.*/bin/python$v 2>/dev/null | head -1)
-	if [ -n "$p" ]; then interpreters+=("$p"); else echo "skip - e2e python$v: not installed in $PYENV_ROOT"; fi
-done
-if [ -n "${TMBPF_E2E_DEBIAN:-}" ] && [ -x /usr/bin/python3.11 ]; then
-	interpreters+=(/usr/bin/python3.11)
+if [ -n "${TMBPF_E2E_ONLY_DEBIAN:-}" ]; then
+	interpreters=(/usr/bin/python3.11) # tests/e2e/debian.sh
+else
+	for v in 3.8 3.9 3.10 3.11 3.12 3.13; do
+		p=$(ls -d "$PYENV_ROOT"/versions/$v.*/bin/python$v 2>/dev/null | head -1)
+		if [ -n "$p" ]; then interpreters+=("$p"); else echo "skip - e2e python$v: not installed in $PYENV_ROOT"; fi
+	done
 fi
 
 programs=${E2E_PROGRAMS:-$(cd "$progs" && ls *.py | grep -v tm_oracle.py)}
