@@ -35,6 +35,8 @@ struct pending {
 	__u64 sp;       /* user %rsp at the outer call's entry (points at its return address) */
 	__u64 size;     /* requested bytes */
 	__u64 old_addr; /* realloc: the block being resized */
+	__u64 last_addr; /* the block this thread allocated last: _Py_NewReference of
+			  * a fresh object needs no second stack walk */
 	__u32 kind;     /* TM_PROBE_* */
 	__u32 active;
 };
@@ -550,6 +552,7 @@ int allocator_exit(struct pt_regs *ctx)
 	if (p->kind == TM_PROBE_REALLOC && p->old_addr)
 		forget_block(c, pid_tgid >> 32, 0, p->old_addr);
 	record_block(c, pid_tgid, 0, addr, p->size);
+	p->last_addr = addr;
 	return 0;
 }
 
@@ -607,6 +610,46 @@ int untrack_enter(struct pt_regs *ctx)
 	load_regs(ctx, &g);
 	if (c)
 		forget_block(c, tgid, (__u32)arg(&g, cookie, 0), arg(&g, cookie, 1));
+	return 0;
+}
+
+/* _Py_NewReference(op): tracemalloc gives the block of a new object the
+ * current traceback (_PyTraceMalloc_NewReference / its 3.13 reftracer), so an
+ * object taken from a free list is attributed to where it was reused, not to
+ * where its memory was first allocated. A fresh object's block was just
+ * recorded by this thread with this very stack: nothing to do then. */
+SEC("uprobe")
+int newref_enter(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct tm_block_key key = { .pid = pid_tgid >> 32, .domain = 0 };
+	struct tm_proc_config *c;
+	struct pending *p;
+	struct tm_block *b;
+	struct regs g;
+	__u64 op, type = 0, flags = 0;
+
+	c = live_proc(key.pid);
+	if (!c)
+		return 0;
+	load_regs(ctx, &g);
+	op = arg(&g, cookie, 0);
+	if (!op || bpf_probe_read_user(&type, sizeof(type), (void *)(op + 8)) || !type ||
+	    bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + TM_TP_FLAGS)))
+		return 0;
+	key.addr = op - ((flags & c->newref_gc_mask) ? 16 : 0) -
+		   ((flags & c->newref_preheader_mask) ? 16 : 0);
+	p = bpf_map_lookup_elem(&pending, &pid_tgid);
+	if (p && p->last_addr == key.addr) {
+		p->last_addr = 0;
+		return 0;
+	}
+	b = bpf_map_lookup_elem(&live_blocks, &key);
+	if (!b)
+		return 0; /* allocated before attach: tracemalloc cannot track it either */
+	b->stack_id = capture_stack(c, key.pid);
+	count(c, TM_CNT_NEWREF);
 	return 0;
 }
 

@@ -23,6 +23,9 @@
 #define TM_FRAMES_OBJECT 0   /* <=3.10: PyFrameObject list via f_back; lasti is f_lasti (int) */
 #define TM_FRAMES_INTERP 1   /* 3.11+: _PyInterpreterFrame list via previous; lasti is the instr pointer */
 
+/* offsetof(PyTypeObject, tp_flags), 3.8-3.13 (x86-64, release builds). */
+#define TM_TP_FLAGS 0xa8
+
 /* Owner value of C-stack shim frames (3.12+), skipped in BPF. */
 #define TM_OWNER_CSTACK 3
 
@@ -54,6 +57,11 @@ struct tm_proc_config {
 	__u32 mem_slot;            /* index in `traced_memory`, set by the capture session */
 	__u16 co_filename;         /* PyCodeObject.co_filename, co_firstlineno: the identity */
 	__u16 co_firstlineno;      /*   check of new stacks (tm_frame_raw.check); capture sets them */
+	/* _Py_NewReference(op): the block of op starts presize bytes before it;
+	 * presize = 16 if tp_flags & newref_gc_mask, plus 16 if tp_flags &
+	 * newref_preheader_mask (CPython's _PyType_PreHeaderSize). */
+	__u32 newref_gc_mask;
+	__u32 newref_preheader_mask;
 };
 
 /* One captured frame: code object address and the raw instruction position
@@ -106,6 +114,7 @@ enum tm_probe_kind {
 	TM_PROBE_TRACK,
 	TM_PROBE_UNTRACK,
 	TM_PROBE_FINALIZE,
+	TM_PROBE_NEWREF,   /* _Py_NewReference(op): op = arg0 */
 };
 #define TM_COOKIE(kind, r0, r1, r2)                                                   \
 	((__u64)(kind) | ((__u64)(r0) << 8) | ((__u64)(r1) << 12) | ((__u64)(r2) << 16))
@@ -157,6 +166,7 @@ enum tm_counter {
 	TM_CNT_FROZEN,           /* events ignored after Py_FinalizeEx (maps frozen) */
 	TM_CNT_REPLACED,         /* allocation at an address still live (its free was missed) */
 	TM_CNT_EVENTS_LOST,      /* ring buffer full: a new stack is symbolized late (at snapshot) */
+	TM_CNT_NEWREF,           /* objects reused from a free list: traceback updated, as tracemalloc */
 	TM_CNT_MAX,
 };
 

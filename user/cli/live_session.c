@@ -272,6 +272,7 @@ static const char *const counter_names[TM_CNT_MAX] = {
 	[TM_CNT_FROZEN] = "ignored after finalization began",
 	[TM_CNT_REPLACED] = "allocation over a live block (missed free)",
 	[TM_CNT_EVENTS_LOST] = "new stacks announced late (ring buffer full)",
+	[TM_CNT_NEWREF] = "objects reused from free lists (traceback updated)",
 };
 
 static const char *const counter_remedy[TM_CNT_MAX] = {

@@ -30,6 +30,7 @@ const char *const tm_counter_names[TM_CNT_MAX] = {
 	[TM_CNT_FROZEN] = "after_finalize",
 	[TM_CNT_REPLACED] = "missed_free",
 	[TM_CNT_EVENTS_LOST] = "late_symbolization",
+	[TM_CNT_NEWREF] = "free_list_reuse",
 };
 
 #define DEFAULT_MAX_BLOCKS (1u << 20)

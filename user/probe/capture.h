@@ -44,6 +44,9 @@ struct tm_capture_opts {
 				 * (LTO, devirt.h), redirect the live allocator pointers to jmp
 				 * stubs (redirect.h) and restore them on tm_capture_free */
 	int verbose;            /* print probe placement and attach details to stderr */
+	int no_newref;          /* 1: do not probe _Py_NewReference. By default, as tracemalloc
+				 * does, an object reused from a free list takes the traceback of
+				 * its reuse (3.9+, where _Py_NewReference is out of line). */
 };
 
 struct tm_capture_stats {

@@ -29,6 +29,7 @@ static unsigned kind_args(enum tm_probe_kind k)
 	case TM_PROBE_CALLOC: case TM_PROBE_REALLOC: return (1u << 1) | (1u << 2);
 	case TM_PROBE_TRACK: return 7u;
 	case TM_PROBE_UNTRACK: return 3u;
+	case TM_PROBE_NEWREF: return 1u;
 	default: return 0;
 	}
 }
@@ -47,6 +48,7 @@ static struct bpf_program *kind_prog(struct tm_capture *c, enum tm_probe_kind k,
 	case TM_PROBE_TRACK: return c->skel->progs.track_enter;
 	case TM_PROBE_UNTRACK: return c->skel->progs.untrack_enter;
 	case TM_PROBE_FINALIZE: return c->skel->progs.finalize_enter;
+	case TM_PROBE_NEWREF: return c->skel->progs.newref_enter;
 	default: return c->skel->progs.allocator_enter;
 	}
 }
@@ -144,7 +146,8 @@ static int attach_one(struct tm_capture *c, struct tm_capture_proc *p, int fd,
  * three at the raw functions). While redirected, the entry of each (domain,
  * function) is what redirect.h says (an existing jmp stub or the
  * implementation), never the padding stub the pointer holds. */
-static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out, char roles[][32])
+static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out, char roles[][32],
+			  int newref)
 {
 	static const enum tm_probe_kind kinds[4] = { TM_PROBE_MALLOC, TM_PROBE_CALLOC,
 						     TM_PROBE_REALLOC, TM_PROBE_FREE };
@@ -181,6 +184,8 @@ static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out,
 		out[n++] = (struct probe_fn){ "PyTraceMalloc_Untrack", t->untrack_fn, TM_PROBE_UNTRACK };
 	if (t->finalize_fn)
 		out[n++] = (struct probe_fn){ "Py_FinalizeEx", t->finalize_fn, TM_PROBE_FINALIZE };
+	if (t->newref_fn && newref)
+		out[n++] = (struct probe_fn){ "_Py_NewReference", t->newref_fn, TM_PROBE_NEWREF };
 	return n;
 }
 
@@ -217,13 +222,13 @@ static void check_coverage(struct tm_capture *c, struct tm_capture_proc *p)
 int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, char *err,
 			     size_t errlen)
 {
-	struct probe_fn fns[TM_NDOMAINS * 4 + 3];
-	char roles[TM_NDOMAINS * 4 + 3][32];
+	struct probe_fn fns[TM_NDOMAINS * 4 + 4];
+	char roles[TM_NDOMAINS * 4 + 4][32];
 	size_t n;
 	int fd, e = 0;
 
 	check_coverage(c, p);
-	n = list_probes(p, fns, roles);
+	n = list_probes(p, fns, roles, !c->opts.no_newref);
 	fd = open(p->t->elf_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		e = -errno;

@@ -618,6 +618,11 @@ static int fill_config(struct probe_ctx *c)
 	cfg->f_lasti = (uint16_t)l->f_lasti;
 	cfg->f_owner = (uint16_t)l->f_owner;
 	cfg->f_read_size = (uint16_t)l->f_read_size;
+	/* _PyType_PreHeaderSize: Py_TPFLAGS_HAVE_GC (1 << 14) adds PyGC_Head;
+	 * 3.11 Py_TPFLAGS_MANAGED_DICT (1 << 4), 3.12+ also MANAGED_WEAKREF (1 << 3),
+	 * add two pointers. */
+	cfg->newref_gc_mask = 1u << 14;
+	cfg->newref_preheader_mask = t->minor == 11 ? 1u << 4 : t->minor >= 12 ? 3u << 3 : 0;
 	return 0;
 }
 
@@ -653,6 +658,9 @@ static int find_functions(struct probe_ctx *c)
 	    symbol_addr(c, "_Py_NoneStruct", &t->none_addr))
 		return fail(c, -ENOEXEC, "PID %d: %s lacks an exported CPython function",
 			    (int)t->pid, t->elf_path);
+	/* 3.8 inlines it everywhere (a static inline in object.h): no probe. */
+	if (t->minor < 9 || symbol_addr(c, "_Py_NewReference", &t->newref_fn))
+		t->newref_fn = 0;
 	return 0;
 }
 
