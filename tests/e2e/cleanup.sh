@@ -12,20 +12,13 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 command -v bpftool >/dev/null || { echo "not ok - cleanup: bpftool missing"; exit 1; }
 py=$(ls -d "$PYENV_ROOT"/versions/3.12.*/bin/python3.12 2>/dev/null | head -1)
 
-# ids of BPF programs and links held by process $1
+# ids of BPF programs and links held by process $1, from its fd table
+# (bpftool's own pid column needs a bpftool built with BPF iterators).
 held() {
-	bpftool prog show -j 2>/dev/null | "$py" -c '
-import json, sys
-pid = int(sys.argv[1])
-for p in json.load(sys.stdin):
-    if any(x.get("pid") == pid for x in p.get("pids", [])):
-        print("prog", p["id"])' "$1"
-	bpftool link show -j 2>/dev/null | "$py" -c '
-import json, sys
-pid = int(sys.argv[1])
-for l in json.load(sys.stdin):
-    if any(x.get("pid") == pid for x in l.get("pids", [])):
-        print("link", l["id"])' "$1"
+	local f
+	for f in /proc/"$1"/fdinfo/*; do
+		awk '/^prog_id:/ { print "prog", $2 } /^link_id:/ { print "link", $2 }' "$f" 2>/dev/null
+	done | sort -u
 }
 
 still_there() { # file of "prog ID"/"link ID" lines

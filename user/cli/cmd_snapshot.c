@@ -85,9 +85,11 @@ int cmd_snapshot(int argc, char **argv)
 			break;
 		}
 		if (!live_target_alive(o.pid)) {
+			/* Not a clean end: say so in the exit code, after saving what we can. */
 			fprintf(stderr, "tmbpf: PID %d exited; snapshot of the blocks live at its end\n",
 				o.pid);
-			ret |= write_now(&s, o.output);
+			write_now(&s, o.output);
+			ret = 1;
 			break;
 		}
 		if (live_snapshot_requested) {
