@@ -48,6 +48,8 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tmbpf: run: no command (usage: tmbpf run [--frames N] [-o FILE] -- CMD [ARGS])\n");
 		return 2;
 	}
+	if (live_render_check(&r))
+		return 2;
 	if (o.pid) {
 		fprintf(stderr, "tmbpf: run: -p does not go with run (use tmbpf -p PID)\n");
 		return 2;

@@ -57,6 +57,8 @@ int cmd_top(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (live_render_check(&r))
+		return 2;
 	if (!o.pid) {
 		fprintf(stderr, "tmbpf: -p PID is required\n");
 		return 2;

@@ -33,11 +33,16 @@ int live_render_parse_option(struct live_render *r, int argc, char **argv, int *
 	return tm_stats_options_parse_one(r->opts, "tmbpf", argc, argv, i);
 }
 
+int live_render_check(struct live_render *r)
+{
+	return !r->opts || tm_stats_options_check(r->opts, "tmbpf") ? -1 : 0;
+}
+
 int live_render_statistics(struct live_render *r, const struct tm_snapshot *snap, FILE *out)
 {
 	int err;
 
-	if (!r->opts || tm_stats_options_check(r->opts, "tmbpf"))
+	if (live_render_check(r))
 		return 1;
 	err = tm_stats_render_top(out, NULL, "snapshot", snap, r->opts);
 	if (err) {

@@ -101,6 +101,10 @@ int live_parse_option(struct live_opts *o, int argc, char **argv, int *i)
 		o->capture.redirect = 0;
 		return 1;
 	}
+	if (!strcmp(a, "--no-newref")) {
+		o->capture.no_newref = 1;
+		return 1;
+	}
 	if (strcmp(a, "-p") && strcmp(a, "--pid") && strcmp(a, "--frames") && strcmp(a, "-o") &&
 	    strcmp(a, "--output") && strcmp(a, "--format") && strcmp(a, "--interval") &&
 	    strcmp(a, "--duration") && strcmp(a, "--every") && strcmp(a, "--max-blocks") &&

@@ -28,7 +28,16 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  tmbpf %s\n", commands[i].synopsis);
 	fprintf(out, "\nFilters: --include SPEC --exclude SPEC --include-any SPEC --exclude-any SPEC\n"
-		     "         --domain N --exclude-domain N   (SPEC: fnmatch pattern[:LINENO])\n");
+		     "         --domain N --exclude-domain N   (SPEC: fnmatch pattern[:LINENO])\n"
+		     "Live options (top, snapshot, run; root):\n"
+		     "  --frames N        frames kept per traceback, 1-128 (default 1, as tracemalloc)\n"
+		     "  --max-blocks N    live blocks the BPF map holds (default 1048576)\n"
+		     "  --max-stacks N    distinct stacks the BPF map holds (default 262144)\n"
+		     "  --no-redirect     never redirect an LTO build's allocator pointers (coverage drops)\n"
+		     "  --no-newref       do not re-attribute objects reused from free lists\n"
+		     "  --reset-peak      reset the peak after each report (top)\n"
+		     "  --format F        file format for -o: pickle, native, json (default: by extension)\n"
+		     "  -v                probe placement, coverage and every counter on stderr\n");
 }
 
 int main(int argc, char **argv)
