@@ -70,9 +70,9 @@ for py in "${interpreters[@]}"; do
 		# object reused from a free list take its new traceback, as tracemalloc
 		# does (docs/capture-design.md): a documented, lower bound there.
 		# On 3.8 the top 5 may trade near neighbours for the same reason.
-		min=0.99 top='top5=same'
-		[ "$ver" = 3.8 ] && min=0.95 top='top5='
-		if [ -n "$agree" ] && awk "BEGIN{exit !($agree >= $min)}" && echo "$first" | grep -q "$top"; then
+		min=0.99 want_top='top5=same'
+		[ "$ver" = 3.8 ] && min=0.95 want_top='top5='
+		if [ -n "$agree" ] && awk "BEGIN{exit !($agree >= $min)}" && echo "$first" | grep -q "$want_top"; then
 			echo "ok - e2e $tag $name: $first (>= $min)"
 		else
 			echo "not ok - e2e $tag $name: $first"
