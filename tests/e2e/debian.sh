@@ -58,6 +58,22 @@ if [ $alive -eq 1 ] && [ $fails -eq 0 ] && [ -s "$work/ptr.before" ] && cmp -s "
 else
 	echo "not ok - debian: 100 cycles: alive=$alive failures=$fails pointers $(cmp -s "$work/ptr.before" "$work/ptr.after" && echo same || echo differ) $(cat "$work/lastfail" 2>/dev/null)"
 fi
+# 4. tmbpf SIGKILLed while redirected: the stubs stay (harmless), and the next
+#    tmbpf attaches anyway, adopts them and restores the original pointers.
+if kill -0 $bpid 2>/dev/null; then
+	./tmbpf snapshot -p $bpid -o "$work/k.pickle" --duration 120 2> "$work/k1.err" & tm=$!
+	for _ in $(seq 300); do grep -q '^tmbpf: tracing' "$work/k1.err" && break; sleep 0.1; done
+	kill -KILL $tm; wait $tm 2>/dev/null
+	$D scan $bpid | grep '^alloc' > "$work/ptr.killed"
+	timeout 60 ./tmbpf snapshot -p $bpid -o "$work/k.pickle" --frames 5 --duration 0.5 2> "$work/k2.err"; krc=$?
+	$D scan $bpid | grep '^alloc' > "$work/ptr.adopted"
+	if ! cmp -s "$work/ptr.before" "$work/ptr.killed" && [ $krc -eq 0 ] &&
+		grep -q '12 already redirected' "$work/k2.err" && cmp -s "$work/ptr.before" "$work/ptr.adopted"; then
+		echo "ok - debian: after a SIGKILLed tmbpf, the next one adopts the stubs and restores the pointers"
+	else
+		echo "not ok - debian: after SIGKILL: exit $krc, pointers $(cmp -s "$work/ptr.before" "$work/ptr.adopted" && echo restored || echo 'not restored'): $(tr '\n' '|' < "$work/k2.err")"
+	fi
+fi
 touch "$work/stop"
 wait $bpid; rc=$?
 if [ $rc -eq 0 ] && [ -s "$work/plain.out" ] && cmp -s "$work/busy.out" "$work/plain.out"; then

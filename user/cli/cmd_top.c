@@ -82,6 +82,12 @@ int cmd_top(int argc, char **argv)
 		if (now_s() >= next) {
 			next += o.interval_s;
 			ret |= report(&s, &r, 0);
+			if (ferror(stdout)) { /* tmbpf -p PID | head: do not trace on unseen */
+				fprintf(stderr, "tmbpf: cannot write to stdout: detaching from PID %d\n",
+					o.pid);
+				ret = 1;
+				break;
+			}
 		}
 	}
 	ret |= report(&s, &r, 1);

@@ -153,7 +153,23 @@ static uint64_t realtime_ns(void)
 
 int live_target_alive(pid_t pid)
 {
-	return kill(pid, 0) == 0 || errno == EPERM;
+	char path[64], buf[256], *paren;
+	FILE *f;
+	size_t n;
+
+	if (kill(pid, 0) && errno != EPERM)
+		return 0;
+	/* A zombie still answers kill(): it has exited, its parent has just
+	 * not reaped it yet. State is the field after the last ')'. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno != ENOENT;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
 }
 
 int live_attach(struct live_session *s, struct live_opts *o)

@@ -262,7 +262,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 		e = -errno;
 		snprintf(err, errlen, "PID %d: cannot set up the symbolizer: %s", (int)t->pid,
 			 strerror(-e));
-		return e;
+		goto cleanup; /* frees whichever of the two was allocated */
 	}
 	cfg.max_frames = c->opts.max_frames;
 	cfg.finalizing = 0;

@@ -156,7 +156,9 @@ static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out,
 	size_t n = 0;
 
 	for (int d = 0; d < TM_NDOMAINS; d++) {
-		const struct tm_allocator *a = &t->alloc[d];
+		/* Not redirecting: what the pointers mean (devirt.h), never a
+		 * padding stub left by a tmbpf that died. */
+		const struct tm_allocator *a = p->devirt_ok ? &p->dv.effective[d] : &t->alloc[d];
 		uint64_t fns[4] = { a->malloc_fn, a->calloc_fn, a->realloc_fn, a->free_fn };
 
 		for (int k = 0; k < 4; k++) {
@@ -206,7 +208,9 @@ static void check_coverage(struct tm_capture *c, struct tm_capture_proc *p)
 	}
 	if (c->opts.verbose)
 		fprintf(stderr, "tmbpf: PID %d: %s\n", (int)p->pid, p->dv.detail);
-	if (p->dv.coverage != TM_COVERAGE_PARTIAL)
+	/* Stubs left by a tmbpf that died: adopt them (restored on exit). */
+	if (p->dv.coverage != TM_COVERAGE_PARTIAL &&
+	    !(p->dv.coverage == TM_COVERAGE_REDIRECT && p->dv.leftover_stubs && c->opts.redirect))
 		return;
 	if (!c->opts.redirect) {
 		fprintf(stderr, "tmbpf: PID %d: coverage %s\n", (int)p->pid,
