@@ -653,6 +653,64 @@ int newref_enter(struct pt_regs *ctx)
 	return 0;
 }
 
+/* 3.8 inlines _Py_NewReference into each free list, so the functions that
+ * pop them are probed instead, at entry and return: an object returned whose
+ * block was allocated before the call began came from a free list. */
+struct freelist_call {
+	__u64 sp;    /* user %rsp at the outer call's entry; 0: none */
+	__u64 ts_ns; /* its entry time */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct freelist_call);
+} freelist_calls SEC(".maps");
+
+SEC("uprobe")
+int freelist_enter(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct freelist_call *r = bpf_map_lookup_elem(&freelist_calls, &pid_tgid);
+	struct freelist_call n = { .sp = ctx->sp, .ts_ns = bpf_ktime_get_ns() };
+
+	if (!live_proc(pid_tgid >> 32))
+		return 0;
+	if (r && r->sp && ctx->sp < r->sp)
+		return 0; /* nested (PyDict_New -> new_dict): the outer call decides */
+	bpf_map_update_elem(&freelist_calls, &pid_tgid, &n, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int freelist_exit(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct freelist_call *r = bpf_map_lookup_elem(&freelist_calls, &pid_tgid);
+	struct tm_block_key key = { .pid = pid_tgid >> 32, .domain = 0 };
+	struct tm_proc_config *c;
+	struct tm_block *b;
+	__u64 op = ctx->ax, type = 0, flags = 0, ts;
+
+	if (!r || r->sp != ctx->sp - 8)
+		return 0; /* a nested call returning, or an entry not recorded */
+	ts = r->ts_ns;
+	r->sp = 0;
+	c = live_proc(key.pid);
+	if (!c || !op || bpf_probe_read_user(&type, sizeof(type), (void *)(op + 8)) || !type ||
+	    bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + TM_TP_FLAGS)))
+		return 0;
+	key.addr = op - ((flags & c->newref_gc_mask) ? 16 : 0) -
+		   ((flags & c->newref_preheader_mask) ? 16 : 0);
+	b = bpf_map_lookup_elem(&live_blocks, &key);
+	if (!b || b->alloc_ns >= ts)
+		return 0; /* untraced, or allocated by this call */
+	b->stack_id = capture_stack(c, key.pid);
+	count(c, TM_CNT_NEWREF);
+	return 0;
+}
+
 SEC("uprobe")
 int finalize_enter(struct pt_regs *ctx)
 {

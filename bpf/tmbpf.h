@@ -115,6 +115,7 @@ enum tm_probe_kind {
 	TM_PROBE_UNTRACK,
 	TM_PROBE_FINALIZE,
 	TM_PROBE_NEWREF,   /* _Py_NewReference(op): op = arg0 */
+	TM_PROBE_FREELIST, /* 3.8: a function that may pop a free list; entry + return (the object) */
 };
 #define TM_COOKIE(kind, r0, r1, r2)                                                   \
 	((__u64)(kind) | ((__u64)(r0) << 8) | ((__u64)(r1) << 12) | ((__u64)(r2) << 16))

@@ -170,6 +170,21 @@ static void test_dead_code(const struct tm_layout *l, struct fake *f, struct tm_
 	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
 	CHECK(rc == 0 && !strcmp(fn, "/app/other.py") && line == 51,
 	      "3.%d: address reused by a live code object -> read again (%s:%u)", minor, fn, line);
+	/* Reused within one pass by a larger code object: a position past the
+	 * size checked earlier in the pass makes the symbolizer look again. */
+	tm_symbolizer_begin_pass(s);
+	tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	make_code(l, f, f->name1, 60);
+	if (l->co_code == TM_NO_OFFSET)
+		put64(f->code + TM_PY_VAR_SIZE, 8);
+	else
+		put64(f->bytecode + TM_PY_BYTES_SIZE, 16);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 12), &fn, &line);
+	/* The fake line table ends at 12: lnotab keeps its last line, 3.10+ none. */
+	CHECK(rc == 0 && !strcmp(fn, "/app/main.py") &&
+	      line == (l->lines_kind == TM_LINES_LNOTAB ? 62u : 0u),
+	      "3.%d: reused within a pass, position past the old size -> read again (%s:%u)", minor,
+	      fn, line);
 	tm_symbolizer_begin_pass(s);
 }
 

@@ -30,25 +30,29 @@ static unsigned kind_args(enum tm_probe_kind k)
 	case TM_PROBE_TRACK: return 7u;
 	case TM_PROBE_UNTRACK: return 3u;
 	case TM_PROBE_NEWREF: return 1u;
+	case TM_PROBE_FREELIST: return 0u;
 	default: return 0;
 	}
 }
 
 static int kind_returns(enum tm_probe_kind k)
 {
-	return k == TM_PROBE_MALLOC || k == TM_PROBE_CALLOC || k == TM_PROBE_REALLOC;
+	return k == TM_PROBE_MALLOC || k == TM_PROBE_CALLOC || k == TM_PROBE_REALLOC ||
+	       k == TM_PROBE_FREELIST;
 }
 
 static struct bpf_program *kind_prog(struct tm_capture *c, enum tm_probe_kind k, int ret)
 {
 	if (ret)
-		return c->skel->progs.allocator_exit;
+		return k == TM_PROBE_FREELIST ? c->skel->progs.freelist_exit
+					      : c->skel->progs.allocator_exit;
 	switch (k) {
 	case TM_PROBE_FREE: return c->skel->progs.allocator_free;
 	case TM_PROBE_TRACK: return c->skel->progs.track_enter;
 	case TM_PROBE_UNTRACK: return c->skel->progs.untrack_enter;
 	case TM_PROBE_FINALIZE: return c->skel->progs.finalize_enter;
 	case TM_PROBE_NEWREF: return c->skel->progs.newref_enter;
+	case TM_PROBE_FREELIST: return c->skel->progs.freelist_enter;
 	default: return c->skel->progs.allocator_enter;
 	}
 }
@@ -188,6 +192,10 @@ static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out,
 		out[n++] = (struct probe_fn){ "Py_FinalizeEx", t->finalize_fn, TM_PROBE_FINALIZE };
 	if (t->newref_fn && newref)
 		out[n++] = (struct probe_fn){ "_Py_NewReference", t->newref_fn, TM_PROBE_NEWREF };
+	for (int i = 0; i < TM_FREELIST_FNS && newref; i++)
+		if (t->freelist_fn[i])
+			out[n++] = (struct probe_fn){ "free list (3.8)", t->freelist_fn[i],
+						      TM_PROBE_FREELIST };
 	return n;
 }
 
@@ -226,8 +234,8 @@ static void check_coverage(struct tm_capture *c, struct tm_capture_proc *p)
 int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, char *err,
 			     size_t errlen)
 {
-	struct probe_fn fns[TM_NDOMAINS * 4 + 4];
-	char roles[TM_NDOMAINS * 4 + 4][32];
+	struct probe_fn fns[TM_NDOMAINS * 4 + 4 + TM_FREELIST_FNS];
+	char roles[TM_NDOMAINS * 4 + 4 + TM_FREELIST_FNS][32];
 	size_t n;
 	int fd, e = 0;
 

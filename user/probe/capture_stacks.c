@@ -127,6 +127,13 @@ static int same_code(struct tm_capture_proc *p, uint64_t code, uint64_t check)
 	e = code_identity(p, code, &now);
 	if (e == -ESRCH || e == -ENOENT)
 		return 1;
+	if (!e && now != check) {
+		/* Read earlier in this pass: the address may hold another code
+		 * object since (reused within milliseconds at start-up). Look
+		 * again, and make the symbolizer look again too. */
+		tm_capture_begin_pass(p);
+		e = code_identity(p, code, &now);
+	}
 	return !e && now == check;
 }
 

@@ -404,8 +404,9 @@ static struct code_entry *slot_for(struct tm_symbolizer *s, uint64_t code)
 	return &s->codes[i];
 }
 
-/* The cached entry for code, checked against (or read from) memory. */
-static struct code_entry *lookup(struct tm_symbolizer *s, uint64_t code)
+/* The cached entry for code, checked against (or read from) memory; with
+ * recheck, checked even if this pass already did. */
+static struct code_entry *lookup(struct tm_symbolizer *s, uint64_t code, int recheck)
 {
 	struct code_entry *e = slot_for(s, code);
 	struct code_fields f;
@@ -413,7 +414,7 @@ static struct code_entry *lookup(struct tm_symbolizer *s, uint64_t code)
 
 	if (!e)
 		return NULL;
-	if (e->code == code && s->pass && e->pass == s->pass)
+	if (!recheck && e->code == code && s->pass && e->pass == s->pass)
 		return e;
 	err = read_code_fields(s, code, &f);
 	if (err) {
@@ -457,20 +458,25 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 		return -ENOENT;
 	if (s->none_addr && code == s->none_addr)
 		return 1; /* 3.13 shim frame that BPF did not skip */
-	e = lookup(s, code);
-	if (!e || e->status)
-		return -ENOENT; /* tracemalloc also shows <unknown> for a non-str filename */
-	*filename = e->filename;
 	if (l->frame_kind == TM_FRAMES_OBJECT) {
 		addr = (int32_t)(uint32_t)lasti;
 		if (l->lines_kind == TM_LINES_LINETABLE310 && addr >= 0)
 			addr *= 2; /* f_lasti counts 2-byte code units in 3.10 */
 	} else {
 		addr = (int64_t)(lasti - (code + l->co_code_adaptive));
-		/* _PyFrame_IsIncomplete: still in the prologue (before RESUME). */
-		if (addr < 2 * (int64_t)e->firsttraceable)
-			return 1;
 	}
+	e = lookup(s, code, 0);
+	/* Checked earlier in this pass, but the position does not fit: the
+	 * object may have been replaced since (addresses are reused within
+	 * milliseconds at start-up). Look again. */
+	if (e && !e->status && e->code_bytes && addr >= (int64_t)e->code_bytes)
+		e = lookup(s, code, 1);
+	if (!e || e->status)
+		return -ENOENT; /* tracemalloc also shows <unknown> for a non-str filename */
+	*filename = e->filename;
+	/* _PyFrame_IsIncomplete (3.11+): still in the prologue (before RESUME). */
+	if (l->frame_kind == TM_FRAMES_INTERP && addr < 2 * (int64_t)e->firsttraceable)
+		return 1;
 	if (e->code_bytes && addr >= (int64_t)e->code_bytes) {
 		/* Not a position in this code object: BPF saw another one at
 		 * this address, freed since (tracemalloc would name that one). */

@@ -645,6 +645,20 @@ static int check_debug_offsets(struct probe_ctx *c)
 	return 0;
 }
 
+/* 3.8: where its free lists are popped (_Py_NewReference inlined there).
+ * new_dict is static: .symtab only (pyenv); a stripped build misses it. */
+static void find_freelist_functions(struct probe_ctx *c)
+{
+	static const char *const names[TM_FREELIST_FNS] = {
+		"PyTuple_New", "_PyFrame_New_NoTrack", "PyList_New", "new_dict",
+		"PyFloat_FromDouble", "PyCFunction_NewEx", "PyMethod_New",
+	};
+
+	for (int i = 0; i < TM_FREELIST_FNS; i++)
+		if (symbol_addr(c, names[i], &c->t->freelist_fn[i]))
+			c->t->freelist_fn[i] = 0;
+}
+
 static int find_functions(struct probe_ctx *c)
 {
 	struct tm_target *t = c->t;
@@ -661,6 +675,8 @@ static int find_functions(struct probe_ctx *c)
 	/* 3.8 inlines it everywhere (a static inline in object.h): no probe. */
 	if (t->minor < 9 || symbol_addr(c, "_Py_NewReference", &t->newref_fn))
 		t->newref_fn = 0;
+	if (t->minor == 8)
+		find_freelist_functions(c);
 	return 0;
 }
 

@@ -35,6 +35,10 @@ struct tm_target {
 	uint64_t code_type_addr;  /* &PyCode_Type: ob_type of every code object */
 	uint64_t none_addr;       /* &_Py_NoneStruct (3.13 shim frames' f_executable) */
 	uint64_t newref_fn;       /* _Py_NewReference (3.9+: out of line; 0 when absent) */
+	/* 3.8 inlines _Py_NewReference: the functions that pop its free lists
+	 * (tuples, frames, lists, dicts, floats, C functions, methods); 0 when absent. */
+#define TM_FREELIST_FNS 7
+	uint64_t freelist_fn[TM_FREELIST_FNS];
 	int tls_modid;            /* 3.12+: libpython's TLS module id (0: unknown) */
 	uint64_t tls_dtpoff;      /* 3.12+: _Py_tss_tstate's offset in libpython's TLS block */
 	int tsd_offset_decoded;   /* 1: cfg.tsd_specific_offset read from the target's libc code */
