@@ -722,6 +722,8 @@ int finalize_enter(struct pt_regs *ctx)
 	if (!c || c->finalizing)
 		return 0;
 	c->finalizing = 1;
+	if (c->stop_on_finalize)
+		bpf_send_signal(19 /* SIGSTOP */);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
 		return 0;

@@ -62,6 +62,10 @@ struct tm_proc_config {
 	 * newref_preheader_mask (CPython's _PyType_PreHeaderSize). */
 	__u32 newref_gc_mask;
 	__u32 newref_preheader_mask;
+	__u32 stop_on_finalize;    /* tmbpf run: SIGSTOP the process at Py_FinalizeEx, so the
+				    * snapshot is symbolized before module teardown frees the
+				    * code objects; user space sends SIGCONT right after */
+	__u32 _pad_end;
 };
 
 /* One captured frame: code object address and the raw instruction position

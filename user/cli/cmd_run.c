@@ -59,6 +59,10 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	o.pid = l.pid;
+	/* Our own child: it may be stopped at Py_FinalizeEx while we take the
+	 * snapshot. If tmbpf dies then, the kernel sends the orphaned, stopped
+	 * process group SIGHUP and SIGCONT. */
+	o.capture.stop_on_finalize = 1;
 	if (live_attach(&s, &o)) {
 		tm_launch_abort(&l);
 		return 1;
@@ -76,7 +80,13 @@ int cmd_run(int argc, char **argv)
 
 		tm_capture_poll(s.capture, 50);
 		if (!snap && tm_capture_finalizing(s.capture, l.pid)) {
+			/* Stopped: symbolize every stack announced so far first. */
+			while (tm_capture_poll(s.capture, 0) > 0)
+				;
 			snap = live_take_snapshot(&s);
+			if (tm_capture_resume(s.capture, l.pid))
+				fprintf(stderr, "tmbpf: run: could not resume PID %d: %s\n", l.pid,
+					strerror(errno));
 		}
 		w = waitpid(l.pid, &status, WNOHANG);
 		if (w == l.pid) {

@@ -3,6 +3,7 @@
  * capture_attach.c, map reading and snapshots in capture_snapshot.c. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	}
 	cfg.max_frames = c->opts.max_frames;
 	cfg.finalizing = 0;
+	cfg.stop_on_finalize = c->opts.stop_on_finalize ? 1 : 0;
 	cfg.mem_slot = slot;
 	p->layout = tm_layout_get(t->minor);
 	if (!p->layout) {
@@ -397,6 +399,17 @@ int tm_capture_finalizing(struct tm_capture *c, pid_t pid)
 	    bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.procs), &key, &cfg) == 0 && cfg.finalizing)
 		p->finalizing = 1;
 	return p->finalizing;
+}
+
+int tm_capture_resume(struct tm_capture *c, pid_t pid)
+{
+	struct tm_capture_proc *p = tm_capture_proc_find(c, pid);
+
+	if (!p)
+		return -ENOENT;
+	if (c->opts.stop_on_finalize && kill(pid, SIGCONT) < 0 && errno != ESRCH)
+		return -errno;
+	return 0;
 }
 
 int tm_capture_read_counters(struct tm_capture *c, const struct tm_capture_proc *p,

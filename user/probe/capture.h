@@ -44,6 +44,10 @@ struct tm_capture_opts {
 				 * (LTO, devirt.h), redirect the live allocator pointers to jmp
 				 * stubs (redirect.h) and restore them on tm_capture_free */
 	int verbose;            /* print probe placement and attach details to stderr */
+	int stop_on_finalize;   /* 1: stop the process (SIGSTOP, from BPF) when it enters
+				 * Py_FinalizeEx, until tm_capture_resume(): module teardown frees
+				 * code objects that new stacks may still need. Only for a child
+				 * of ours (tmbpf run): a stopped process is visible to its parent. */
 	int no_newref;          /* 1: do not probe _Py_NewReference. By default, as tracemalloc
 				 * does, an object reused from a free list takes the traceback of
 				 * its reuse (3.9+, where _Py_NewReference is out of line). */
@@ -104,6 +108,9 @@ int tm_capture_finalizing(struct tm_capture *c, pid_t pid);
  * current/peak traced memory and the non-zero drop counters. The caller owns
  * the result (tm_snapshot_free). Reading the maps does not stop the target:
  * blocks allocated or freed meanwhile may or may not appear. */
+/* After a stop at finalization (opts.stop_on_finalize): let the process go on. */
+int tm_capture_resume(struct tm_capture *c, pid_t pid);
+
 struct tm_snapshot *tm_capture_snapshot(struct tm_capture *c, pid_t pid, char *err, size_t errlen);
 int tm_capture_stats(struct tm_capture *c, pid_t pid, struct tm_capture_stats *st);
 /* Set the process's peak to its current traced memory (tracemalloc.reset_peak). */
