@@ -124,8 +124,10 @@ struct tm_symbolizer *tm_symbolizer_new(const struct tm_target *t)
 	s->nstrbuckets = 1021;
 	s->strs = calloc(s->nstrbuckets, sizeof(*s->strs));
 	if (!s->l || !s->codes || !s->strs) {
+		int e = s->l ? ENOMEM : EPROTONOSUPPORT;
+
 		tm_symbolizer_free(s);
-		errno = s->l ? ENOMEM : EPROTONOSUPPORT;
+		errno = e;
 		return NULL;
 	}
 	return s;
