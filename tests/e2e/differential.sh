@@ -66,14 +66,8 @@ for py in "${interpreters[@]}"; do
 		first=$(echo "$res" | head -1)
 		echo "$tag $name $first" >> "$summary"
 		agree=$(echo "$first" | sed -n 's/.*agreement=\([0-9.]*\).*/\1/p')
-		# CPython 3.8 inlines _Py_NewReference everywhere, so tmbpf cannot see an
-		# object reused from a free list take its new traceback, as tracemalloc
-		# does (docs/capture-design.md): a documented, lower bound there.
-		# On 3.8 the top 5 may trade near neighbours for the same reason.
-		min=0.99 want_top='top5=same'
-		[ "$ver" = 3.8 ] && min=0.95 want_top='top5='
-		if [ -n "$agree" ] && awk "BEGIN{exit !($agree >= $min)}" && echo "$first" | grep -q "$want_top"; then
-			echo "ok - e2e $tag $name: $first (>= $min)"
+		if [ -n "$agree" ] && awk "BEGIN{exit !($agree >= 0.99)}" && echo "$first" | grep -q 'top5=same'; then
+			echo "ok - e2e $tag $name: $first"
 		else
 			echo "not ok - e2e $tag $name: $first"
 			echo "$res" | tail -n +2 | sed 's/^/#  /'
