@@ -143,14 +143,6 @@ int live_parse_option(struct live_opts *o, int argc, char **argv, int *i)
 	return 1;
 }
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int live_target_alive(pid_t pid)
 {
 	char path[64], buf[256], *paren;
@@ -193,7 +185,6 @@ int live_attach(struct live_session *s, struct live_opts *o)
 		s->capture = NULL;
 		return 1;
 	}
-	s->start_ns = realtime_ns();
 	return 0;
 }
 
@@ -201,40 +192,6 @@ void live_detach(struct live_session *s)
 {
 	tm_capture_free(s->capture);
 	s->capture = NULL;
-}
-
-static void fill_meta(struct live_session *s, struct tm_snapshot *snap)
-{
-	char buf[4096], host[256];
-	FILE *f;
-	size_t n;
-
-	snap->meta.pid = s->target.pid;
-	snap->meta.start_ns = s->start_ns;
-	if (!snap->meta.snapshot_ns)
-		snap->meta.snapshot_ns = realtime_ns();
-	if (!snap->meta.python_version)
-		tm_snapshot_meta_set(&snap->meta.python_version, s->target.version);
-	if (!snap->meta.hostname && gethostname(host, sizeof(host)) == 0) {
-		host[sizeof(host) - 1] = '\0';
-		tm_snapshot_meta_set(&snap->meta.hostname, host);
-	}
-	if (snap->meta.cmdline)
-		return;
-	snprintf(buf, sizeof(buf), "/proc/%d/cmdline", s->target.pid);
-	f = fopen(buf, "r");
-	if (!f)
-		return;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	while (n > 0 && buf[n - 1] == '\0')
-		n--;
-	for (size_t i = 0; i < n; i++)
-		if (buf[i] == '\0')
-			buf[i] = ' ';
-	buf[n] = '\0';
-	if (n)
-		tm_snapshot_meta_set(&snap->meta.cmdline, buf);
 }
 
 struct tm_snapshot *live_take_snapshot(struct live_session *s)
@@ -247,8 +204,7 @@ struct tm_snapshot *live_take_snapshot(struct live_session *s)
 		fprintf(stderr, "tmbpf: PID %d: snapshot failed: %s\n", s->target.pid, err);
 		return NULL;
 	}
-	fill_meta(s, snap);
-	return snap;
+	return snap; /* metadata (pid, cmdline, host, times, drops) filled by capture */
 }
 
 int live_write_snapshot(struct live_session *s, const struct tm_snapshot *snap, const char *path)

@@ -27,7 +27,6 @@ struct live_session {
 	struct live_opts *opts;
 	struct tm_target target;
 	struct tm_capture *capture;
-	uint64_t start_ns;       /* CLOCK_REALTIME at attach */
 	unsigned snapshots_written;
 };
 
