@@ -234,44 +234,22 @@ int live_numbered_path(const char *path, unsigned n, char *buf, size_t len)
 	return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
 }
 
-static const char *const counter_names[TM_CNT_MAX] = {
-	[TM_CNT_ALLOCS] = "allocs",
-	[TM_CNT_FREES] = "frees",
-	[TM_CNT_FREE_UNKNOWN] = "frees of blocks allocated before attach",
-	[TM_CNT_NESTED] = "nested",
-	[TM_CNT_DROP_BLOCKS_FULL] = "live-block map full",
-	[TM_CNT_DROP_STACKS_FULL] = "stack map full",
-	[TM_CNT_DROP_FRAME_READ] = "unreadable frame",
-	[TM_CNT_DROP_NO_RETURN] = "missed return",
-	[TM_CNT_DROP_PENDING_FULL] = "pending map full",
-	[TM_CNT_NO_TSTATE] = "no Python thread state",
-	[TM_CNT_FROZEN] = "ignored after finalization began",
-	[TM_CNT_REPLACED] = "allocation over a live block (missed free)",
-	[TM_CNT_EVENTS_LOST] = "new stacks announced late (ring buffer full)",
-	[TM_CNT_NEWREF] = "objects reused from free lists (traceback updated)",
-};
-
 static const char *const counter_remedy[TM_CNT_MAX] = {
 	[TM_CNT_DROP_BLOCKS_FULL] = "raise --max-blocks",
 	[TM_CNT_DROP_STACKS_FULL] = "raise --max-stacks",
 	[TM_CNT_DROP_FRAME_READ] = "frames were paged out or changing; tracebacks are shortened",
 	[TM_CNT_DROP_NO_RETURN] = "calls in flight at attach or detach",
 	[TM_CNT_DROP_PENDING_FULL] = "too many threads allocating at once",
-	[TM_CNT_EVENTS_LOST] = "their code objects may have died: some frames may show <unknown>",
+	[TM_CNT_REPLACED] = "a free went unseen (an unprobed path): that block's bytes were over-counted until reuse",
+	[TM_CNT_EVENTS_LOST] = "new stacks were symbolized late: some frames may show <unknown>",
 };
-
-static int is_drop(int i)
-{
-	return (i >= TM_CNT_DROP_BLOCKS_FULL && i <= TM_CNT_DROP_PENDING_FULL) ||
-	       i == TM_CNT_EVENTS_LOST;
-}
 
 static uint64_t total_drops(const struct tm_capture_stats *st)
 {
 	uint64_t n = 0;
 
 	for (int i = 0; i < TM_CNT_MAX; i++)
-		if (is_drop(i))
+		if (tm_counter_is_loss(i))
 			n += st->counters[i];
 	return n;
 }
@@ -307,15 +285,15 @@ void live_print_drops(struct live_session *s, FILE *out)
 	if (tm_capture_stats(s->capture, s->target.pid, &st))
 		return;
 	for (int i = 0; i < TM_CNT_MAX; i++) {
-		if (!is_drop(i) || !st.counters[i])
+		if (!tm_counter_is_loss(i) || !st.counters[i])
 			continue;
 		fprintf(out, "tmbpf: dropped %llu events (%s): %s\n",
-			(unsigned long long)st.counters[i], counter_names[i],
+			(unsigned long long)st.counters[i], tm_counter_name(i),
 			counter_remedy[i] ? counter_remedy[i] : "");
 	}
 	if (s->opts->capture.verbose) {
 		for (int i = 0; i < TM_CNT_MAX; i++)
-			fprintf(out, "tmbpf: counter %s = %llu\n", counter_names[i],
+			fprintf(out, "tmbpf: counter %s = %llu\n", tm_counter_name(i),
 				(unsigned long long)st.counters[i]);
 	}
 	fprintf(out, "tmbpf: drops: %llu\n", (unsigned long long)total_drops(&st));

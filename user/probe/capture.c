@@ -35,6 +35,23 @@ const char *const tm_counter_names[TM_CNT_MAX] = {
 	[TM_CNT_NEWREF] = "free_list_reuse",
 };
 
+const char *tm_counter_name(enum tm_counter k)
+{
+	return (unsigned)k < TM_CNT_MAX && tm_counter_names[k] ? tm_counter_names[k] : "unknown";
+}
+
+int tm_counter_is_loss(enum tm_counter k)
+{
+	switch (k) {
+	case TM_CNT_DROP_BLOCKS_FULL: case TM_CNT_DROP_STACKS_FULL: case TM_CNT_DROP_FRAME_READ:
+	case TM_CNT_DROP_NO_RETURN: case TM_CNT_DROP_PENDING_FULL: case TM_CNT_REPLACED:
+	case TM_CNT_EVENTS_LOST:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 #define DEFAULT_MAX_BLOCKS (1u << 20)
 #define DEFAULT_MAX_STACKS (1u << 16)
 

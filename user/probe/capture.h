@@ -69,6 +69,12 @@ struct tm_capture_stats {
 
 struct tm_capture;
 
+/* The counter's short name ("live_blocks_full"), as snapshot metadata stores it. */
+const char *tm_counter_name(enum tm_counter k);
+/* 1 for counters of lost or degraded data (what "drops" means in every
+ * header, snapshot and exit summary); 0 for plain event counts. */
+int tm_counter_is_loss(enum tm_counter k);
+
 /* Load the BPF programs and size the maps. Needs root (CAP_BPF+CAP_PERFMON). */
 struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err, size_t errlen);
 /* Detach every probe and free the maps. Accepts NULL. */

@@ -211,10 +211,9 @@ static void fill_meta(struct tm_capture *c, struct tm_capture_proc *p, struct tm
 		m->traced_current_bytes = st.current_bytes;
 		m->traced_peak_bytes = st.peak_bytes;
 		m->has_traced_memory = 1;
-		for (int k = TM_CNT_DROP_BLOCKS_FULL; k < TM_CNT_MAX; k++)
-			if (k != TM_CNT_NO_TSTATE && k != TM_CNT_FROZEN && k != TM_CNT_NEWREF &&
-			    st.counters[k])
-				tm_snapshot_meta_add_drop(m, tm_counter_names[k], st.counters[k]);
+		for (int k = 0; k < TM_CNT_MAX; k++)
+			if (tm_counter_is_loss(k) && st.counters[k])
+				tm_snapshot_meta_add_drop(m, tm_counter_name(k), st.counters[k]);
 	}
 }
 
