@@ -137,3 +137,8 @@ scenario() { # scenario NAME exit|kill
 mkfifo "$tmp/hold.in" "$tmp/target.in"
 scenario "session exits" exit
 scenario "session SIGKILLed" kill
+# Kernels without uprobe_multi get one perf-event link per probe instead.
+export TMBPF_PERF_LINKS=1
+scenario "session exits (perf-event links)" exit
+scenario "session SIGKILLed (perf-event links)" kill
+unset TMBPF_PERF_LINKS

@@ -17,6 +17,7 @@
 
 #include "probe/capture_priv.h"
 #include "probe/layouts.h"
+#include "probe/uprobe_multi.h"
 
 const char *const tm_counter_names[TM_CNT_MAX] = {
 	[TM_CNT_ALLOCS] = "allocs",
@@ -100,6 +101,25 @@ static int size_maps(struct tmbpf_bpf *skel, const struct tm_capture_opts *o)
 	return err;
 }
 
+static int open_and_load(struct tm_capture *c)
+{
+	struct bpf_program *prog;
+	int e;
+
+	c->skel = tmbpf_bpf__open();
+	if (!c->skel)
+		return -errno;
+	c->skel->rodata->tm_cfg.walk_limit = c->opts.walk_limit;
+	e = size_maps(c->skel, &c->opts);
+	if (e)
+		return e;
+	if (c->multi)
+		bpf_object__for_each_program(prog, c->skel->obj)
+			bpf_program__set_expected_attach_type(prog,
+				(enum bpf_attach_type)tm_uprobe_multi_attach_type());
+	return tmbpf_bpf__load(c->skel);
+}
+
 struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err, size_t errlen)
 {
 	struct tm_capture *c;
@@ -137,19 +157,18 @@ struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err,
 		c->opts.walk_limit = 65535;
 	libbpf_set_print(c->opts.verbose > 1 ? NULL : libbpf_quiet);
 
-	c->skel = tmbpf_bpf__open();
-	if (!c->skel) {
-		e = -errno;
-		snprintf(err, errlen, "cannot open the BPF programs: %s", strerror(-e));
-		goto cleanup;
+	/* uprobe_multi links when the kernel has them (TMBPF_PERF_LINKS=1 forces
+	 * perf-event links, for tests); a load that fails that way is retried
+	 * the old way before giving up. */
+	c->multi = tm_uprobe_multi_attach_type() != 0 && !getenv("TMBPF_PERF_LINKS");
+	for (;;) {
+		e = open_and_load(c);
+		if (e == 0 || !c->multi)
+			break;
+		tmbpf_bpf__destroy(c->skel);
+		c->skel = NULL;
+		c->multi = 0;
 	}
-	c->skel->rodata->tm_cfg.walk_limit = c->opts.walk_limit;
-	e = size_maps(c->skel, &c->opts);
-	if (e) {
-		snprintf(err, errlen, "cannot size the BPF maps: %s", strerror(-e));
-		goto cleanup;
-	}
-	e = tmbpf_bpf__load(c->skel);
 	if (e) {
 		snprintf(err, errlen,
 			 e == -EPERM ? "cannot load the BPF programs: %s: run as root"
@@ -218,6 +237,9 @@ static void proc_detach(struct tm_capture_proc *p)
 	if (p->rd.applied && tm_redirect_restore(&p->rd, err, sizeof(err)) == -EBUSY)
 		fprintf(stderr, "tmbpf: %s\n", err);
 	destroy_links(p->links, p->nlinks);
+	for (size_t i = 0; i < p->nlink_fds; i++)
+		close(p->link_fds[i]);
+	p->nlink_fds = 0;
 	free(p->links);
 	p->links = NULL;
 	p->nlinks = p->caplinks = 0;

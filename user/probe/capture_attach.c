@@ -11,6 +11,8 @@
 #include <bpf/libbpf.h>
 
 #include "probe/capture_priv.h"
+#include "probe/newref_sites.h"
+#include "probe/uprobe_multi.h"
 #include "probe/probe_point.h"
 
 struct probe_fn {
@@ -84,8 +86,128 @@ static int read_code(int fd, uint64_t off, uint8_t *buf, size_t len, size_t *got
 	return 0;
 }
 
-static int attach_one(struct tm_capture *c, struct tm_capture_proc *p, int fd,
-		      const struct probe_fn *fn, char *err, size_t errlen)
+/* Probes are gathered per (program, entry or return) and attached at the
+ * end: as one uprobe_multi link per group when the kernel has them (fast to
+ * close, uprobe_multi.h), else one perf-event link per probe. */
+struct probe_group {
+	struct bpf_program *prog;
+	int ret;
+	size_t n, cap;
+	uint64_t *offsets, *cookies;
+};
+
+#define MAX_GROUPS 12
+
+struct probe_batch {
+	struct probe_group g[MAX_GROUPS];
+	size_t ng;
+};
+
+static void batch_free(struct probe_batch *b)
+{
+	for (size_t i = 0; i < b->ng; i++) {
+		free(b->g[i].offsets);
+		free(b->g[i].cookies);
+	}
+	b->ng = 0;
+}
+
+static int batch_add(struct probe_batch *b, struct bpf_program *prog, int ret, uint64_t off,
+		     uint64_t cookie)
+{
+	struct probe_group *g = NULL;
+
+	for (size_t i = 0; i < b->ng && !g; i++)
+		if (b->g[i].prog == prog && b->g[i].ret == ret)
+			g = &b->g[i];
+	if (!g) {
+		if (b->ng == MAX_GROUPS)
+			return -E2BIG;
+		g = &b->g[b->ng++];
+		memset(g, 0, sizeof(*g));
+		g->prog = prog;
+		g->ret = ret;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		if (g->offsets[i] == off)
+			return 0; /* the same instruction named twice (aliases) */
+	if (g->n == g->cap) {
+		size_t ncap = g->cap ? 2 * g->cap : 16;
+		uint64_t *o = realloc(g->offsets, ncap * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		g->offsets = o;
+		o = realloc(g->cookies, ncap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		g->cookies = o;
+		g->cap = ncap;
+	}
+	g->offsets[g->n] = off;
+	g->cookies[g->n] = cookie;
+	g->n++;
+	return 0;
+}
+
+static int add_link_fd(struct tm_capture_proc *p, int fd)
+{
+	if (p->nlink_fds == sizeof(p->link_fds) / sizeof(p->link_fds[0])) {
+		close(fd);
+		return -E2BIG;
+	}
+	p->link_fds[p->nlink_fds++] = fd;
+	return 0;
+}
+
+/* Return probes first: an entry seen without its return would leave a
+ * pending record that makes the thread's next calls look nested. */
+static int batch_attach(struct tm_capture *c, struct tm_capture_proc *p, struct probe_batch *b,
+			char *err, size_t errlen)
+{
+	const struct tm_target *t = p->t;
+	int e = 0;
+
+	for (int ret = 1; ret >= 0 && !e; ret--) {
+		for (size_t i = 0; i < b->ng && !e; i++) {
+			struct probe_group *g = &b->g[i];
+
+			if (g->ret != ret || !g->n)
+				continue;
+			if (c->multi) {
+				int fd = tm_uprobe_multi_link(bpf_program__fd(g->prog), t->elf_path,
+							      g->offsets, g->cookies, (uint32_t)g->n,
+							      ret, t->pid);
+
+				e = fd < 0 ? fd : add_link_fd(p, fd);
+			} else {
+				for (size_t j = 0; j < g->n && !e; j++) {
+					LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret != 0,
+						    .bpf_cookie = g->cookies[j]);
+					struct bpf_link *l = bpf_program__attach_uprobe_opts(
+						g->prog, t->pid, t->elf_path, (size_t)g->offsets[j], &uo);
+
+					if (!l) {
+						e = -errno;
+						break;
+					}
+					e = add_link(p, l);
+					if (e)
+						bpf_link__destroy(l);
+				}
+			}
+			if (e)
+				snprintf(err, errlen, "PID %d: cannot attach %s (%zu %s): %s%s",
+					 (int)t->pid, bpf_program__name(g->prog), g->n,
+					 ret ? "uretprobes" : "uprobes", strerror(-e),
+					 e == -EPERM || e == -EACCES ? ": run as root" : "");
+		}
+	}
+	return e;
+}
+
+static int plan_one(struct tm_capture *c, struct tm_capture_proc *p, int fd,
+		    const struct probe_fn *fn, struct probe_batch *b, char *err, size_t errlen)
 {
 	const struct tm_target *t = p->t;
 	uint8_t code[TM_PROBE_SCAN_BYTES];
@@ -119,31 +241,15 @@ static int attach_one(struct tm_capture *c, struct tm_capture_proc *p, int fd,
 				"tmbpf: PID %d: %s 0x%llx+0: %s: single-stepped, ~20 us per call on this machine\n",
 				(int)t->pid, fn->role, (unsigned long long)fn->addr, pp.why);
 	}
-	/* The return probe first: an entry seen without its return would leave
-	 * a pending record that makes the thread's next calls look nested. */
-	for (int r = ret; r >= 0; r--) {
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = r != 0,
-			    .bpf_cookie = TM_COOKIE(fn->kind, pp.arg_reg[0], pp.arg_reg[1], pp.arg_reg[2]));
-		struct bpf_link *l;
-
-		l = bpf_program__attach_uprobe_opts(kind_prog(c, fn->kind, r), t->pid, t->elf_path,
-						    (size_t)(off + pp.offset), &uo);
-		if (!l) {
-			e = -errno;
-			snprintf(err, errlen, "PID %d: cannot attach a %s to %s: %s%s", (int)t->pid,
-				 r ? "uretprobe" : "uprobe", fn->role, strerror(-e),
-				 e == -EPERM || e == -EACCES ? ": run as root" : "");
-			return e;
-		}
-		e = add_link(p, l);
-		if (e) {
-			bpf_link__destroy(l);
-			snprintf(err, errlen, "out of memory");
-			return e;
-		}
-	}
-	return 0;
+	for (int r = ret; r >= 0 && !e; r--)
+		e = batch_add(b, kind_prog(c, fn->kind, r), r, off + pp.offset,
+			      TM_COOKIE(fn->kind, pp.arg_reg[0], pp.arg_reg[1], pp.arg_reg[2]));
+	if (e)
+		snprintf(err, errlen, "out of memory");
+	return e;
 }
+
+enum { NEWREF_OFF, NEWREF_AT_ENTRY, NEWREF_AT_SITES };
 
 /* The probe list, without duplicates: several domains often name the same
  * function (mem and obj both use pymalloc; PYTHONMALLOC=malloc points all
@@ -190,9 +296,9 @@ static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out,
 		out[n++] = (struct probe_fn){ "PyTraceMalloc_Untrack", t->untrack_fn, TM_PROBE_UNTRACK };
 	if (t->finalize_fn)
 		out[n++] = (struct probe_fn){ "Py_FinalizeEx", t->finalize_fn, TM_PROBE_FINALIZE };
-	if (t->newref_fn && newref)
+	if (t->newref_fn && newref == NEWREF_AT_ENTRY)
 		out[n++] = (struct probe_fn){ "_Py_NewReference", t->newref_fn, TM_PROBE_NEWREF };
-	for (int i = 0; i < TM_FREELIST_FNS && newref; i++)
+	for (int i = 0; i < TM_FREELIST_FNS && newref != NEWREF_OFF; i++)
 		if (t->freelist_fn[i])
 			out[n++] = (struct probe_fn){ "free list (3.8)", t->freelist_fn[i],
 						      TM_PROBE_FREELIST };
@@ -231,25 +337,93 @@ static void check_coverage(struct tm_capture *c, struct tm_capture_proc *p)
 		fprintf(stderr, "tmbpf: %s; coverage %s\n", err, tm_coverage_str(p->dv.coverage));
 }
 
+/* _Py_NewReference at the call sites that may reuse an object
+ * (newref_sites.h): each site is a `call rel32`, which the kernel emulates,
+ * with the object in %rdi. Returns 0, or -ENOENT when the sites are unknown
+ * (the caller then probes the entry, which sees every call). */
+static int plan_newref_sites(struct tm_capture *c, struct tm_capture_proc *p,
+			     struct probe_batch *b, char *err, size_t errlen)
+{
+	const struct tm_target *t = p->t;
+	struct tm_newref_sites *sites = calloc(1, sizeof(*sites));
+	struct tm_elf *elf = NULL;
+	int e;
+
+	if (!sites)
+		return -ENOMEM;
+	elf = tm_elf_open(t->elf_path);
+	if (!elf) {
+		e = -ENOENT;
+		goto cleanup;
+	}
+	e = tm_newref_sites_find(elf, t->newref_fn - t->load_bias, sites);
+	if (c->opts.verbose)
+		fprintf(stderr, "tmbpf: PID %d: _Py_NewReference: %s\n", (int)t->pid,
+			e ? "call sites unknown, probing its entry" : "probing its call sites");
+	if (e) {
+		e = -ENOENT;
+		goto cleanup;
+	}
+	if (c->opts.verbose)
+		fprintf(stderr,
+			"tmbpf: PID %d: _Py_NewReference: %zu call sites probed (call, emulated), %zu left out (fresh allocations), %zu functions decoded\n",
+			(int)t->pid, sites->n, sites->nfresh, sites->nfuncs);
+	for (size_t i = 0; i < sites->n && !e; i++) {
+		uint64_t off;
+
+		e = tm_elf_vaddr_to_offset(elf, sites->vaddr[i], 1, &off);
+		if (!e && c->opts.verbose)
+			fprintf(stderr, "tmbpf: PID %d: _Py_NewReference call site 0x%llx+0: call (emulated)\n",
+				(int)t->pid, (unsigned long long)(sites->vaddr[i] + t->load_bias));
+		if (!e)
+			e = batch_add(b, c->skel->progs.newref_enter, 0, off,
+				      TM_COOKIE(TM_PROBE_NEWREF, TM_REG_RDI, 0, 0));
+	}
+	if (e)
+		snprintf(err, errlen, "PID %d: cannot plan the _Py_NewReference call sites: %s",
+			 (int)t->pid, strerror(-e));
+cleanup:
+	tm_elf_close(elf);
+	free(sites);
+	return e;
+}
+
 int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, char *err,
 			     size_t errlen)
 {
+	/* 3.8 has no out-of-line _Py_NewReference: its free-list functions are
+	 * probed (list_probes) whenever newref is not off. */
+	int newref = c->opts.no_newref ? NEWREF_OFF : p->t->newref_fn ? NEWREF_AT_SITES
+								      : NEWREF_AT_ENTRY;
 	struct probe_fn fns[TM_NDOMAINS * 4 + 4 + TM_FREELIST_FNS];
 	char roles[TM_NDOMAINS * 4 + 4 + TM_FREELIST_FNS][32];
+	struct probe_batch b = { .ng = 0 };
 	size_t n;
 	int fd, e = 0;
 
 	check_coverage(c, p);
-	n = list_probes(p, fns, roles, !c->opts.no_newref);
+	if (newref == NEWREF_AT_SITES) {
+		e = plan_newref_sites(c, p, &b, err, errlen);
+		if (e == -ENOENT)
+			newref = NEWREF_AT_ENTRY;
+		else if (e)
+			goto cleanup;
+		e = 0;
+	}
+	n = list_probes(p, fns, roles, newref);
 	fd = open(p->t->elf_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		e = -errno;
 		snprintf(err, errlen, "PID %d: cannot open %s: %s", (int)p->t->pid, p->t->elf_path,
 			 strerror(-e));
-		return e;
+		goto cleanup;
 	}
 	for (size_t i = 0; i < n && !e; i++)
-		e = attach_one(c, p, fd, &fns[i], err, errlen);
+		e = plan_one(c, p, fd, &fns[i], &b, err, errlen);
 	close(fd);
+	if (!e)
+		e = batch_attach(c, p, &b, err, errlen);
+cleanup:
+	batch_free(&b);
 	return e;
 }

@@ -36,8 +36,10 @@ struct tm_capture_proc {
 	pid_t pid;
 	struct tm_target *t;
 	struct tm_symbolizer *sym;
-	struct bpf_link **links;
+	struct bpf_link **links;  /* perf-event links (kernels without uprobe_multi) */
 	size_t nlinks, caplinks;
+	int link_fds[16];         /* uprobe_multi links: one per (program, entry/return) */
+	size_t nlink_fds;
 	uint64_t start_ns;        /* CLOCK_REALTIME when probes were attached */
 	uint32_t slot;            /* in traced_memory */
 	int finalizing;           /* the ring buffer reported Py_FinalizeEx */
@@ -54,6 +56,7 @@ struct tm_capture_proc {
 struct tm_capture {
 	struct tm_capture_opts opts;
 	struct tmbpf_bpf *skel;
+	int multi;                /* programs loaded for uprobe_multi links (uprobe_multi.h) */
 	struct ring_buffer *rb;
 	int stats_fd;             /* bpf_enable_stats() while opts.bpf_stats, else -1 */
 	struct tm_traced_memory *mem; /* mmap of the traced_memory array */

@@ -302,3 +302,111 @@ int tm_elf_code_refs(const struct tm_elf *e, uint64_t vaddr, size_t len, struct 
 		return err;
 	return (int)scan_refs(code, len, vaddr, refs, max);
 }
+
+int tm_elf_each_func(const struct tm_elf *e,
+		     int (*fn)(void *arg, const char *name, uint64_t vaddr, uint64_t size),
+		     void *arg)
+{
+	GElf_Shdr sh;
+	Elf_Data *data;
+
+	if (!e->symtab || !gelf_getshdr(e->symtab, &sh) || !sh.sh_entsize)
+		return -ENOENT;
+	data = elf_getdata(e->symtab, NULL);
+	if (!data)
+		return -ENOENT;
+	for (size_t i = 1; i < sh.sh_size / sh.sh_entsize; i++) {
+		GElf_Sym s;
+		const char *name;
+		int rc;
+
+		if (!gelf_getsym(data, (int)i, &s) || s.st_shndx == SHN_UNDEF || !s.st_size ||
+		    GELF_ST_TYPE(s.st_info) != STT_FUNC)
+			continue;
+		name = elf_strptr(e->elf, sh.sh_link, s.st_name);
+		rc = fn(arg, name ? name : "", s.st_value, s.st_size);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The GOT slot of name's R_X86_64_JUMP_SLOT relocation. */
+static int jump_slot(const struct tm_elf *e, const char *name, uint64_t *slot)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh, symsh;
+		Elf_Data *data, *syms;
+		Elf_Scn *symscn;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
+			continue;
+		symscn = elf_getscn(e->elf, sh.sh_link);
+		if (!symscn || !gelf_getshdr(symscn, &symsh))
+			continue;
+		data = elf_getdata(scn, NULL);
+		syms = elf_getdata(symscn, NULL);
+		if (!data || !syms)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Rela r;
+			GElf_Sym s;
+			const char *sname;
+
+			if (!gelf_getrela(data, (int)i, &r) ||
+			    GELF_R_TYPE(r.r_info) != R_X86_64_JUMP_SLOT ||
+			    !gelf_getsym(syms, (int)GELF_R_SYM(r.r_info), &s))
+				continue;
+			sname = elf_strptr(e->elf, symsh.sh_link, s.st_name);
+			if (sname && strcmp(sname, name) == 0) {
+				*slot = r.r_offset;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+int tm_elf_plt_stub(const struct tm_elf *e, const char *name, uint64_t *vaddr)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	uint64_t slot;
+
+	if (jump_slot(e, name, &slot) || elf_getshdrstrndx(e->elf, &shstrndx))
+		return -ENOENT;
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		const char *sname;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS)
+			continue;
+		sname = elf_strptr(e->elf, shstrndx, sh.sh_name);
+		if (!sname || (strcmp(sname, ".plt") && strcmp(sname, ".plt.sec")))
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data || data->d_size < sh.sh_size)
+			continue;
+		/* Entries are 16 bytes: [endbr64] [bnd] jmp *slot(%rip), ... */
+		for (uint64_t at = 0; at + 16 <= sh.sh_size; at += 16) {
+			const uint8_t *c = (const uint8_t *)data->d_buf + at;
+
+			for (int i = 0; i + 6 <= 16; i++) {
+				int32_t disp;
+
+				if (c[i] != 0xff || c[i + 1] != 0x25)
+					continue;
+				memcpy(&disp, c + i + 2, 4);
+				if (sh.sh_addr + at + i + 6 + (int64_t)disp == slot) {
+					*vaddr = sh.sh_addr + at;
+					return 0;
+				}
+				break;
+			}
+		}
+	}
+	return -ENOENT;
+}

@@ -60,7 +60,17 @@ int tm_elf_read(const struct tm_elf *e, uint64_t vaddr, void *buf, size_t len);
  * fills with this object's TLS module id). Returns 0 or -ENOENT. */
 int tm_elf_dtpmod_slot(const struct tm_elf *e, uint64_t *vaddr);
 
-#endif
+/* Calls fn(arg, name, vaddr, size) for each defined STT_FUNC symbol of
+ * .symtab with a size (the local, static functions too). Stops at the first
+ * non-zero return and returns it. -ENOENT when the file has no .symtab. */
+int tm_elf_each_func(const struct tm_elf *e,
+		     int (*fn)(void *arg, const char *name, uint64_t vaddr, uint64_t size),
+		     void *arg);
+
+/* vaddr of the PLT stub that jumps to the imported or exported function
+ * name (the target of `call name@plt`: a .plt or .plt.sec entry whose
+ * `jmp *slot(%rip)` reads name's R_X86_64_JUMP_SLOT). Returns 0 or -ENOENT. */
+int tm_elf_plt_stub(const struct tm_elf *e, const char *name, uint64_t *vaddr);
 
 /* Addresses referenced by the first len bytes of code at vaddr (read from the
  * file): rip-relative memory operands and lea (REX.W 8b/8d/89 /r with
@@ -76,3 +86,5 @@ struct tm_code_ref {
 };
 int tm_elf_code_refs(const struct tm_elf *e, uint64_t vaddr, size_t len, struct tm_code_ref *refs,
 		     size_t max);
+
+#endif
