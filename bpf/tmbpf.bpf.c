@@ -37,6 +37,7 @@ struct pending {
 	__u64 old_addr; /* realloc: the block being resized */
 	__u64 last_addr; /* the block this thread allocated last: _Py_NewReference of
 			  * a fresh object needs no second stack walk */
+	__u64 predicted; /* TM_PREDICT_CHECK: the block predicted at entry */
 	__u32 kind;     /* TM_PROBE_* */
 	__u32 active;
 };
@@ -476,29 +477,60 @@ static __always_inline struct tm_proc_config *live_proc(__u32 tgid)
 	return c;
 }
 
-SEC("uprobe")
-int allocator_enter(struct pt_regs *ctx)
+/* Session uprobes (kernel 6.13+): one program at entry and at return; an
+ * entry that returns 1 skips the return. Weak, so that an older kernel still
+ * loads the other programs (user space then does not load this one). */
+extern bool bpf_session_is_return(void) __ksym __weak;
+
+/* The block pymalloc_alloc(size) is about to return, or 0 when that is not
+ * known at entry (TM_PREDICT_* in tmbpf.h). Sizes 1..512 only: others go to
+ * the raw allocator, whose own probes see them. The pool header: count at 0,
+ * freeblock at 8, nextpool at 16 (3.8-3.13). */
+static __always_inline __u64 predict_pymalloc(const struct tm_proc_config *c, __u64 size)
+{
+	__u64 pool, head[2] = {};
+
+	if (!(c->predict & TM_PREDICT_ON) || !c->usedpools || size - 1 >= 512)
+		return 0;
+	if (c->ts_interp != TM_NO_OFFSET) {
+		__u64 ts = current_tstate(c);
+
+		if (!ts || read_u64(ts + c->ts_interp) != c->main_interp)
+			return 0;
+	}
+	pool = read_u64(c->usedpools + ((size - 1) >> 4) * 16);
+	if (!pool || bpf_probe_read_user(head, sizeof(head), (const void *)(pool + 8)))
+		return 0;
+	if (head[1] == pool) /* the size class has no usable pool: a new one is carved */
+		return 0;
+	return head[0];
+}
+
+/* An allocator's entry. Returns 1 when its return need not be seen (nested,
+ * not traced, or recorded here from a prediction), else 0. */
+static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 kind = TM_COOKIE_KIND(cookie);
-	__u64 sp = ctx->sp;
+	__u64 sp = ctx->sp, size, old = 0, bp = 0;
 	struct tm_proc_config *c;
 	struct pending *p;
 	struct regs g;
 
 	c = live_proc(pid_tgid >> 32);
 	if (!c)
-		return 0;
+		return 1;
 	p = bpf_map_lookup_elem(&pending, &pid_tgid);
 	if (p && p->active) {
 		/* Below the outer call's entry, or at it: a tail call from it
 		 * (_PyObject_Realloc ends in `return PyMem_RawRealloc(...)`). */
 		if (sp <= p->sp) {
 			count(c, TM_CNT_NESTED);
-			return 0;
+			return 1;
 		}
 		count(c, TM_CNT_DROP_NO_RETURN); /* the outer call's return went unseen */
+		p->active = 0;
 	}
 	if (!p) {
 		struct pending zero = {};
@@ -507,26 +539,36 @@ int allocator_enter(struct pt_regs *ctx)
 		p = bpf_map_lookup_elem(&pending, &pid_tgid);
 		if (!p) {
 			count(c, TM_CNT_DROP_PENDING_FULL);
-			return 0;
+			return 1;
 		}
 	}
 	load_regs(ctx, &g);
+	if (kind == TM_PROBE_CALLOC)
+		size = arg(&g, cookie, 1) * arg(&g, cookie, 2);
+	else if (kind == TM_PROBE_REALLOC) {
+		old = arg(&g, cookie, 1);
+		size = arg(&g, cookie, 2);
+	} else
+		size = arg(&g, cookie, 1);
+	if (session && kind != TM_PROBE_REALLOC)
+		bp = predict_pymalloc(c, size);
+	if (bp)
+		count(c, TM_CNT_PREDICTED);
+	if (bp && !(c->predict & TM_PREDICT_CHECK)) {
+		record_block(c, pid_tgid, 0, bp, size);
+		p->last_addr = bp;
+		return 1;
+	}
 	p->sp = sp;
 	p->kind = kind;
-	p->old_addr = 0;
-	if (kind == TM_PROBE_CALLOC)
-		p->size = arg(&g, cookie, 1) * arg(&g, cookie, 2);
-	else if (kind == TM_PROBE_REALLOC) {
-		p->old_addr = arg(&g, cookie, 1);
-		p->size = arg(&g, cookie, 2);
-	} else
-		p->size = arg(&g, cookie, 1);
+	p->old_addr = old;
+	p->size = size;
+	p->predicted = bp;
 	p->active = 1;
 	return 0;
 }
 
-SEC("uretprobe")
-int allocator_exit(struct pt_regs *ctx)
+static __always_inline void on_allocator_return(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 entry_sp = ctx->sp - 8; /* ret popped the return address */
@@ -538,22 +580,53 @@ int allocator_exit(struct pt_regs *ctx)
 	/* Returns of nested calls come first (a tail-called one at the same
 	 * entry_sp completes the record: the size requested is the outer's). */
 	if (!p || !p->active || entry_sp < p->sp)
-		return 0; /* nested call returning, or an entry we did not record */
+		return; /* nested call returning, or an entry we did not record */
 	p->active = 0;
 	c = live_proc(pid_tgid >> 32);
 	if (!c)
-		return 0;
+		return;
 	if (entry_sp > p->sp) {
 		count(c, TM_CNT_DROP_NO_RETURN);
-		return 0;
+		return;
 	}
+	if (p->predicted && p->predicted != addr)
+		count(c, TM_CNT_PREDICT_WRONG);
 	if (!addr)
-		return 0; /* frozen, or the allocation failed (a failed realloc keeps the old block) */
+		return; /* frozen, or the allocation failed (a failed realloc keeps the old block) */
 	if (p->kind == TM_PROBE_REALLOC && p->old_addr)
 		forget_block(c, pid_tgid >> 32, 0, p->old_addr);
 	record_block(c, pid_tgid, 0, addr, p->size);
 	p->last_addr = addr;
+}
+
+SEC("uprobe")
+int allocator_enter(struct pt_regs *ctx)
+{
+	on_allocator_entry(ctx, 0);
 	return 0;
+}
+
+SEC("uretprobe")
+int allocator_exit(struct pt_regs *ctx)
+{
+	on_allocator_return(ctx);
+	return 0;
+}
+
+/* pymalloc's malloc and calloc as a session: entry and return in one
+ * program, the return skipped when the entry predicted the block. */
+SEC("uprobe")
+int pymalloc_session(struct pt_regs *ctx)
+{
+	int skip;
+
+	if (bpf_session_is_return && bpf_session_is_return()) {
+		on_allocator_return(ctx);
+		return 0;
+	}
+	skip = on_allocator_entry(ctx, 1);
+	barrier_var(skip); /* the verifier wants an exit value it can bound */
+	return skip ? 1 : 0;
 }
 
 SEC("uprobe")

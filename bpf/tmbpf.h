@@ -65,8 +65,22 @@ struct tm_proc_config {
 	__u32 stop_on_finalize;    /* tmbpf run: SIGSTOP the process at Py_FinalizeEx, so the
 				    * snapshot is symbolized before module teardown frees the
 				    * code objects; user space sends SIGCONT right after */
-	__u32 _pad_end;
+	__u32 predict;             /* TM_PREDICT_* bits: pymalloc results predicted at entry */
+	/* pymalloc's usedpools[] of the main interpreter (absolute), 0: no
+	 * prediction. 3.12+: only for threads whose tstate->interp (at
+	 * ts_interp) is main_interp (a subinterpreter may own its obmalloc). */
+	__u64 usedpools;
+	__u64 main_interp;
+	__u16 ts_interp;           /* PyThreadState.interp; TM_NO_OFFSET: not checked (<=3.11) */
+	__u16 _pad16[3];
 };
+
+/* Predicting pymalloc (session uprobes, kernel 6.13+): with the GIL held,
+ * pymalloc_alloc(size) returns usedpools[2 * ((size - 1) >> 4)]->freeblock
+ * whenever that pool is not the empty list head (pool != pool->nextpool), so
+ * the entry probe can record the block and skip the return probe. */
+#define TM_PREDICT_ON 1u
+#define TM_PREDICT_CHECK 2u /* keep the return probe and compare (tests): predict_wrong */
 
 /* One captured frame: code object address and the raw instruction position
  * (f_lasti for TM_FRAMES_OBJECT, the instruction pointer for TM_FRAMES_INTERP).
@@ -172,6 +186,8 @@ enum tm_counter {
 	TM_CNT_REPLACED,         /* allocation at an address still live (its free was missed) */
 	TM_CNT_EVENTS_LOST,      /* ring buffer full: a new stack is symbolized late (at snapshot) */
 	TM_CNT_NEWREF,           /* objects reused from a free list: traceback updated, as tracemalloc */
+	TM_CNT_PREDICTED,        /* pymalloc allocations recorded at entry (no return probe) */
+	TM_CNT_PREDICT_WRONG,    /* TM_PREDICT_CHECK: a prediction the return contradicted */
 	TM_CNT_MAX,
 };
 

@@ -242,6 +242,7 @@ static const char *const counter_remedy[TM_CNT_MAX] = {
 	[TM_CNT_DROP_PENDING_FULL] = "too many threads allocating at once",
 	[TM_CNT_REPLACED] = "a free went unseen (an unprobed path): that block's bytes were over-counted until reuse",
 	[TM_CNT_EVENTS_LOST] = "new stacks were symbolized late: some frames may show <unknown>",
+	[TM_CNT_PREDICT_WRONG] = "a pymalloc prediction was wrong (a tmbpf bug); TMBPF_NO_PREDICT=1 turns prediction off",
 };
 
 static uint64_t total_drops(const struct tm_capture_stats *st)

@@ -34,6 +34,8 @@ const char *const tm_counter_names[TM_CNT_MAX] = {
 	[TM_CNT_REPLACED] = "missed_free",
 	[TM_CNT_EVENTS_LOST] = "late_symbolization",
 	[TM_CNT_NEWREF] = "free_list_reuse",
+	[TM_CNT_PREDICTED] = "predicted",
+	[TM_CNT_PREDICT_WRONG] = "predict_wrong",
 };
 
 const char *tm_counter_name(enum tm_counter k)
@@ -46,7 +48,7 @@ int tm_counter_is_loss(enum tm_counter k)
 	switch (k) {
 	case TM_CNT_DROP_BLOCKS_FULL: case TM_CNT_DROP_STACKS_FULL: case TM_CNT_DROP_FRAME_READ:
 	case TM_CNT_DROP_NO_RETURN: case TM_CNT_DROP_PENDING_FULL: case TM_CNT_REPLACED:
-	case TM_CNT_EVENTS_LOST:
+	case TM_CNT_EVENTS_LOST: case TM_CNT_PREDICT_WRONG:
 		return 1;
 	default:
 		return 0;
@@ -117,6 +119,11 @@ static int open_and_load(struct tm_capture *c)
 		bpf_object__for_each_program(prog, c->skel->obj)
 			bpf_program__set_expected_attach_type(prog,
 				(enum bpf_attach_type)tm_uprobe_multi_attach_type());
+	if (c->session)
+		bpf_program__set_expected_attach_type(c->skel->progs.pymalloc_session,
+			(enum bpf_attach_type)tm_uprobe_session_attach_type());
+	else
+		bpf_program__set_autoload(c->skel->progs.pymalloc_session, false);
 	return tmbpf_bpf__load(c->skel);
 }
 
@@ -161,13 +168,17 @@ struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err,
 	 * perf-event links, for tests); a load that fails that way is retried
 	 * the old way before giving up. */
 	c->multi = tm_uprobe_multi_attach_type() != 0 && !getenv("TMBPF_PERF_LINKS");
+	c->session = c->multi && tm_uprobe_session_attach_type() != 0 && !getenv("TMBPF_NO_PREDICT");
 	for (;;) {
 		e = open_and_load(c);
 		if (e == 0 || !c->multi)
 			break;
 		tmbpf_bpf__destroy(c->skel);
 		c->skel = NULL;
-		c->multi = 0;
+		if (c->session)
+			c->session = 0;
+		else
+			c->multi = 0;
 	}
 	if (e) {
 		snprintf(err, errlen,
@@ -412,8 +423,10 @@ int tm_capture_poll(struct tm_capture *c, int timeout_ms)
 
 	/* One pass per batch: each code object is read once while its new
 	 * stacks are symbolized (the consumer must keep up at start-up). */
-	for (size_t i = 0; i < c->nprocs; i++)
+	for (size_t i = 0; i < c->nprocs; i++) {
 		tm_capture_begin_pass(&c->procs[i]);
+		tm_capture_try_predict(c, &c->procs[i]);
+	}
 	n = ring_buffer__poll(c->rb, timeout_ms);
 	if (n < 0)
 		return n;

@@ -8,10 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "probe/capture_priv.h"
 #include "probe/newref_sites.h"
+#include "probe/pymalloc_predict.h"
 #include "probe/uprobe_multi.h"
 #include "probe/probe_point.h"
 
@@ -19,6 +21,7 @@ struct probe_fn {
 	const char *role;   /* "obj.malloc", "PyTraceMalloc_Track" */
 	uint64_t addr;      /* absolute, in the target */
 	enum tm_probe_kind kind;
+	int pymalloc;       /* pymalloc's malloc or calloc: a session probe when predicting */
 };
 
 static const char *const domain_names[TM_NDOMAINS] = { "raw", "mem", "obj" };
@@ -168,11 +171,12 @@ static int batch_attach(struct tm_capture *c, struct tm_capture_proc *p, struct 
 	const struct tm_target *t = p->t;
 	int e = 0;
 
-	for (int ret = 1; ret >= 0 && !e; ret--) {
+	for (int pass = 0; pass < 2 && !e; pass++) {
 		for (size_t i = 0; i < b->ng && !e; i++) {
 			struct probe_group *g = &b->g[i];
+			int ret = g->ret;
 
-			if (g->ret != ret || !g->n)
+			if ((pass == 0) != (ret == 1) || !g->n)
 				continue;
 			if (c->multi) {
 				int fd = tm_uprobe_multi_link(bpf_program__fd(g->prog), t->elf_path,
@@ -182,7 +186,7 @@ static int batch_attach(struct tm_capture *c, struct tm_capture_proc *p, struct 
 				e = fd < 0 ? fd : add_link_fd(p, fd);
 			} else {
 				for (size_t j = 0; j < g->n && !e; j++) {
-					LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret != 0,
+					LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret == 1,
 						    .bpf_cookie = g->cookies[j]);
 					struct bpf_link *l = bpf_program__attach_uprobe_opts(
 						g->prog, t->pid, t->elf_path, (size_t)g->offsets[j], &uo);
@@ -199,7 +203,7 @@ static int batch_attach(struct tm_capture *c, struct tm_capture_proc *p, struct 
 			if (e)
 				snprintf(err, errlen, "PID %d: cannot attach %s (%zu %s): %s%s",
 					 (int)t->pid, bpf_program__name(g->prog), g->n,
-					 ret ? "uretprobes" : "uprobes", strerror(-e),
+					 ret == 1 ? "uretprobes" : ret ? "session uprobes" : "uprobes", strerror(-e),
 					 e == -EPERM || e == -EACCES ? ": run as root" : "");
 		}
 	}
@@ -241,12 +245,67 @@ static int plan_one(struct tm_capture *c, struct tm_capture_proc *p, int fd,
 				"tmbpf: PID %d: %s 0x%llx+0: %s: single-stepped, ~20 us per call on this machine\n",
 				(int)t->pid, fn->role, (unsigned long long)fn->addr, pp.why);
 	}
-	for (int r = ret; r >= 0 && !e; r--)
+	if (fn->pymalloc) /* entry and return in one session program */
+		e = batch_add(b, c->skel->progs.pymalloc_session, TM_UPROBE_SESSION, off + pp.offset,
+			      TM_COOKIE(fn->kind, pp.arg_reg[0], pp.arg_reg[1], pp.arg_reg[2]));
+	for (int r = ret; r >= 0 && !e && !fn->pymalloc; r--)
 		e = batch_add(b, kind_prog(c, fn->kind, r), r, off + pp.offset,
 			      TM_COOKIE(fn->kind, pp.arg_reg[0], pp.arg_reg[1], pp.arg_reg[2]));
 	if (e)
 		snprintf(err, errlen, "out of memory");
 	return e;
+}
+
+/* pymalloc prediction (pymalloc_predict.h) needs session uprobes and the
+ * default pymalloc functions (known from the file's initializers): then
+ * pymalloc's malloc and calloc get pymalloc_session, which behaves as entry
+ * plus return until tm_capture_try_predict() has found usedpools. */
+static void choose_pymalloc(struct tm_capture *c, struct tm_capture_proc *p)
+{
+	p->predict = 0;
+	p->predict_tries = 0;
+	p->pymalloc_fn[0] = p->pymalloc_fn[1] = 0;
+	if (!c->session || !p->devirt_ok || !p->dv.defaults_known)
+		return;
+	p->pymalloc_fn[0] = p->dv.file_alloc[TM_DOM_OBJ].malloc_fn;
+	p->pymalloc_fn[1] = p->dv.file_alloc[TM_DOM_OBJ].calloc_fn;
+}
+
+/* Before Py_Initialize (tmbpf run attaches at the entry point) there is no
+ * interpreter yet: tried again from tm_capture_poll() until it is there.
+ * Any failure leaves the return probes in charge, never a guess. */
+void tm_capture_try_predict(struct tm_capture *c, struct tm_capture_proc *p)
+{
+	struct tm_pymalloc_state st;
+	struct tm_proc_config cfg;
+	uint32_t key = (uint32_t)p->pid;
+	char why[128];
+	int fd = bpf_map__fd(c->skel->maps.procs), e;
+
+	if (p->predict || !p->pymalloc_fn[0] || p->predict_tries >= 200)
+		return;
+	p->predict_tries++;
+	e = tm_pymalloc_find(p->t, p->pymalloc_fn[0], &st, why, sizeof(why));
+	if (e) {
+		if (e != -EAGAIN)
+			p->predict_tries = 200; /* this build cannot be predicted: give up */
+		if (c->opts.verbose && p->predict_tries == 200)
+			fprintf(stderr, "tmbpf: PID %d: pymalloc not predicted: %s\n", (int)p->pid, why);
+		return;
+	}
+	if (bpf_map_lookup_elem(fd, &key, &cfg))
+		return;
+	cfg.usedpools = st.usedpools;
+	cfg.main_interp = st.main_interp;
+	cfg.ts_interp = st.ts_interp;
+	cfg.predict = TM_PREDICT_ON | (getenv("TMBPF_CHECK_PREDICTION") ? TM_PREDICT_CHECK : 0);
+	if (bpf_map_update_elem(fd, &key, &cfg, BPF_EXIST))
+		return;
+	p->predict = 1;
+	if (c->opts.verbose)
+		fprintf(stderr, "tmbpf: PID %d: pymalloc predicted at entry: usedpools 0x%llx (%s)%s\n",
+			(int)p->pid, (unsigned long long)st.usedpools, st.how,
+			(cfg.predict & TM_PREDICT_CHECK) ? ", checked at return" : "");
 }
 
 enum { NEWREF_OFF, NEWREF_AT_ENTRY, NEWREF_AT_SITES };
@@ -270,6 +329,8 @@ static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out,
 		 * padding stub left by a tmbpf that died. */
 		const struct tm_allocator *a = p->devirt_ok ? &p->dv.effective[d] : &t->alloc[d];
 		uint64_t fns[4] = { a->malloc_fn, a->calloc_fn, a->realloc_fn, a->free_fn };
+		int pm[4] = { a->malloc_fn && a->malloc_fn == p->pymalloc_fn[0],
+			      a->calloc_fn && a->calloc_fn == p->pymalloc_fn[1], 0, 0 };
 
 		for (int k = 0; k < 4; k++) {
 			int dup = 0;
@@ -287,21 +348,22 @@ static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out,
 			out[n].role = roles[n];
 			out[n].addr = fns[k];
 			out[n].kind = kinds[k];
+			out[n].pymalloc = pm[k];
 			n++;
 		}
 	}
 	if (t->track_fn)
-		out[n++] = (struct probe_fn){ "PyTraceMalloc_Track", t->track_fn, TM_PROBE_TRACK };
+		out[n++] = (struct probe_fn){ "PyTraceMalloc_Track", t->track_fn, TM_PROBE_TRACK, 0 };
 	if (t->untrack_fn)
-		out[n++] = (struct probe_fn){ "PyTraceMalloc_Untrack", t->untrack_fn, TM_PROBE_UNTRACK };
+		out[n++] = (struct probe_fn){ "PyTraceMalloc_Untrack", t->untrack_fn, TM_PROBE_UNTRACK, 0 };
 	if (t->finalize_fn)
-		out[n++] = (struct probe_fn){ "Py_FinalizeEx", t->finalize_fn, TM_PROBE_FINALIZE };
+		out[n++] = (struct probe_fn){ "Py_FinalizeEx", t->finalize_fn, TM_PROBE_FINALIZE, 0 };
 	if (t->newref_fn && newref == NEWREF_AT_ENTRY)
-		out[n++] = (struct probe_fn){ "_Py_NewReference", t->newref_fn, TM_PROBE_NEWREF };
+		out[n++] = (struct probe_fn){ "_Py_NewReference", t->newref_fn, TM_PROBE_NEWREF, 0 };
 	for (int i = 0; i < TM_FREELIST_FNS && newref != NEWREF_OFF; i++)
 		if (t->freelist_fn[i])
 			out[n++] = (struct probe_fn){ "free list (3.8)", t->freelist_fn[i],
-						      TM_PROBE_FREELIST };
+						      TM_PROBE_FREELIST, 0 };
 	return n;
 }
 
@@ -402,6 +464,7 @@ int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, ch
 	int fd, e = 0;
 
 	check_coverage(c, p);
+	choose_pymalloc(c, p);
 	if (newref == NEWREF_AT_SITES) {
 		e = plan_newref_sites(c, p, &b, err, errlen);
 		if (e == -ENOENT)
@@ -423,6 +486,8 @@ int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, ch
 	close(fd);
 	if (!e)
 		e = batch_attach(c, p, &b, err, errlen);
+	if (!e)
+		tm_capture_try_predict(c, p);
 cleanup:
 	batch_free(&b);
 	return e;

@@ -38,6 +38,9 @@ struct tm_capture_proc {
 	struct tm_symbolizer *sym;
 	struct bpf_link **links;  /* perf-event links (kernels without uprobe_multi) */
 	size_t nlinks, caplinks;
+	int predict;              /* usedpools found: BPF predicts pymalloc (TM_PREDICT_ON) */
+	int predict_tries;        /* tm_capture_try_predict() calls so far (gives up at 200) */
+	uint64_t pymalloc_fn[2];  /* the default pymalloc malloc and calloc (absolute) */
 	int link_fds[16];         /* uprobe_multi links: one per (program, entry/return) */
 	size_t nlink_fds;
 	uint64_t start_ns;        /* CLOCK_REALTIME when probes were attached */
@@ -57,6 +60,7 @@ struct tm_capture {
 	struct tm_capture_opts opts;
 	struct tmbpf_bpf *skel;
 	int multi;                /* programs loaded for uprobe_multi links (uprobe_multi.h) */
+	int session;              /* pymalloc_session loaded: pymalloc results predicted */
 	struct ring_buffer *rb;
 	int stats_fd;             /* bpf_enable_stats() while opts.bpf_stats, else -1 */
 	struct tm_traced_memory *mem; /* mmap of the traced_memory array */
@@ -70,6 +74,7 @@ struct tm_capture {
 struct tm_capture_proc *tm_capture_proc_find(struct tm_capture *c, pid_t pid);
 
 /* capture_attach.c: attach every probe of p's target. */
+void tm_capture_try_predict(struct tm_capture *c, struct tm_capture_proc *p);
 int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, char *err,
 			     size_t errlen);
 

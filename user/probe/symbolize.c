@@ -21,6 +21,7 @@
 #include "probe/symbolize.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,13 @@ struct code_entry {
 	const char *filename;   /* interned */
 	uint8_t *lines;         /* copy of the line table; NULL: unreadable (line 0) */
 	size_t nlines;
+	/* The last positions looked up: the same caller frames recur in
+	 * thousands of stacks, and a 3.11+ location table is decoded from its
+	 * start on every lookup (the start-up burst made the consumer fall
+	 * seconds behind, and module code objects died unsymbolized). */
+	int64_t memo_addr[4];
+	int32_t memo_line[4];
+	uint32_t memo_next;
 };
 
 struct str_node {
@@ -355,6 +363,8 @@ static int fill_entry(struct tm_symbolizer *s, struct code_entry *e, uint64_t co
 	e->pass = s->pass;
 	e->filename = unknown_filename;
 	e->status = -ENOENT;
+	for (int i = 0; i < 4; i++)
+		e->memo_addr[i] = INT64_MIN;
 	if (!code_live(s, f))
 		return 0;
 	if (read_str(s, f->filename_ptr, &e->filename)) {
@@ -487,7 +497,16 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 	}
 	if (!e->lines)
 		return 0; /* line table unreadable: the file is known, the line 0 */
+	for (int i = 0; i < 4; i++) {
+		if (e->memo_addr[i] == addr) {
+			*lineno = (uint32_t)e->memo_line[i];
+			return 0;
+		}
+	}
 	line = tm_linetable_line(l->lines_kind, e->lines, e->nlines, e->firstlineno, addr);
 	*lineno = line < 0 ? 0 : (uint32_t)line;
+	e->memo_addr[e->memo_next & 3] = addr;
+	e->memo_line[e->memo_next & 3] = (int32_t)*lineno;
+	e->memo_next++;
 	return 0;
 }

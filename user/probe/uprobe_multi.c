@@ -35,7 +35,7 @@ _Static_assert(offsetof(struct link_create_uprobe_multi, path) == 16, "uprobe_mu
 _Static_assert(offsetof(struct link_create_uprobe_multi, cnt) == 48, "uprobe_multi.cnt");
 _Static_assert(offsetof(struct link_create_uprobe_multi, pid) == 56, "uprobe_multi.pid");
 
-static unsigned lookup_attach_type(void)
+static unsigned lookup_attach_type(const char *name)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
 	unsigned found = 0;
@@ -50,7 +50,7 @@ static unsigned lookup_attach_type(void)
 			continue;
 		e = btf_enum(t);
 		for (uint16_t i = 0; i < btf_vlen(t); i++)
-			if (strcmp(btf__name_by_offset(btf, e[i].name_off), "BPF_TRACE_UPROBE_MULTI") == 0)
+			if (strcmp(btf__name_by_offset(btf, e[i].name_off), name) == 0)
 				found = (unsigned)e[i].val;
 	}
 	btf__free(btf);
@@ -63,7 +63,19 @@ unsigned tm_uprobe_multi_attach_type(void)
 	static unsigned type;
 
 	if (!looked) {
-		type = lookup_attach_type();
+		type = lookup_attach_type("BPF_TRACE_UPROBE_MULTI");
+		looked = 1;
+	}
+	return type;
+}
+
+unsigned tm_uprobe_session_attach_type(void)
+{
+	static int looked;
+	static unsigned type;
+
+	if (!looked) {
+		type = lookup_attach_type("BPF_TRACE_UPROBE_SESSION");
 		looked = 1;
 	}
 	return type;
@@ -73,7 +85,8 @@ int tm_uprobe_multi_link(int prog_fd, const char *path, const uint64_t *offsets,
 			 const uint64_t *cookies, uint32_t cnt, int ret, pid_t pid)
 {
 	struct link_create_uprobe_multi a;
-	unsigned type = tm_uprobe_multi_attach_type();
+	unsigned type = ret == TM_UPROBE_SESSION ? tm_uprobe_session_attach_type()
+						  : tm_uprobe_multi_attach_type();
 	long fd;
 
 	if (!type)
@@ -85,7 +98,7 @@ int tm_uprobe_multi_link(int prog_fd, const char *path, const uint64_t *offsets,
 	a.offsets = (uint64_t)(uintptr_t)offsets;
 	a.cookies = (uint64_t)(uintptr_t)cookies;
 	a.cnt = cnt;
-	a.multi_flags = ret ? UPROBE_MULTI_RETURN : 0;
+	a.multi_flags = ret == 1 ? UPROBE_MULTI_RETURN : 0; /* never with a session */
 	a.pid = (uint32_t)pid;
 	fd = syscall(__NR_bpf, CMD_BPF_LINK_CREATE, &a, sizeof(a));
 	return fd < 0 ? -errno : (int)fd;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# pymalloc prediction (user/probe/pymalloc_predict.h): with
+# TMBPF_CHECK_PREDICTION=1 every predicted block is also compared with what
+# the allocator returned (return probe kept). On pyenv 3.8-3.13 and Debian's
+# LTO python3.11, prediction must be on, cover most allocations, and never
+# be wrong. Needs root and BPF.
+cd "$(dirname "$0")/../.." || exit 1
+PYENV_ROOT=${PYENV_ROOT:-$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")}
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip - e2e predict: needs root for BPF (run: sudo make test)"
+	exit 0
+fi
+work=$(mktemp -d /tmp/tmbpf-predict.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+prog='import threading
+def churn(n):
+    keep = []
+    for i in range(n):
+        keep.append((i, str(i), [i] * (i % 40), {"k": i}, float(i)))
+        if len(keep) > 5000:
+            del keep[:2500]
+    return len(keep)
+ts = [threading.Thread(target=churn, args=(40000,)) for _ in range(2)]
+for t in ts: t.start()
+churn(60000)
+for t in ts: t.join()'
+pys=()
+for v in 3.8 3.9 3.10 3.11 3.12 3.13; do
+	p=$(ls -d "$PYENV_ROOT"/versions/$v.*/bin/python$v 2>/dev/null | head -1)
+	if [ -n "$p" ]; then pys+=("$p"); else echo "skip - e2e predict python$v: not installed"; fi
+done
+[ -x /usr/bin/python3.11 ] && pys+=(/usr/bin/python3.11)
+for py in "${pys[@]}"; do
+	TMBPF_CHECK_PREDICTION=1 ./tmbpf run -v -- "$py" -c "$prog" > /dev/null 2> "$work/err"
+	rc=$?
+	allocs=$(sed -n 's/^tmbpf: counter allocs = //p' "$work/err")
+	pred=$(sed -n 's/^tmbpf: counter predicted = //p' "$work/err")
+	wrong=$(sed -n 's/^tmbpf: counter predict_wrong = //p' "$work/err")
+	on=$(grep -c 'pymalloc predicted at entry' "$work/err")
+	if [ "$rc" -eq 0 ] && [ "$on" = 1 ] && [ "${wrong:-x}" = 0 ] && [ -n "$allocs" ] &&
+		awk "BEGIN{exit !(${pred:-0} >= 0.8 * $allocs)}"; then
+		echo "ok - e2e predict $py: ${pred} of ${allocs} allocations predicted, 0 wrong"
+	else
+		echo "not ok - e2e predict $py: rc=$rc on=$on predicted=${pred:-?} allocs=${allocs:-?} wrong=${wrong:-?}: $(grep -E 'predict|error|cannot' "$work/err" | head -2 | tr '\n' ' ')"
+	fi
+done

@@ -1,0 +1,146 @@
+/* Finding pymalloc's usedpools[] (pymalloc_predict.h). */
+#include "probe/pymalloc_predict.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "probe/elf_file.h"
+#include "probe/layouts.h"
+
+#define NCLASS 32 /* size classes of 16 bytes up to 512 */
+
+/* offsetof(PyInterpreterState, obmalloc), x86-64 release builds: 3.12.x
+ * embeds struct _obmalloc_state there, 3.13.x holds a pointer to it
+ * (read from pyenv 3.12.1 and 3.13.0 _PyObject_Malloc; checked at run time). */
+#define INTERP_OBMALLOC_312 0xf78
+#define INTERP_OBMALLOC_313 0x2a30
+#define TS_INTERP 0x10 /* PyThreadState.interp: after prev and next, 3.8-3.13 */
+
+int tm_pymalloc_usedpools_valid(const uint64_t *u, uint64_t addr)
+{
+	int empty = 0;
+
+	for (int i = 0; i < NCLASS; i++) {
+		uint64_t head = addr + 16 * (uint64_t)i - 16;
+
+		if (u[2 * i] == head && u[2 * i + 1] == head) {
+			empty++;
+			continue;
+		}
+		if (!u[2 * i] || (u[2 * i] & 0xfff) || !u[2 * i + 1] || (u[2 * i + 1] & 0xfff))
+			return 0;
+	}
+	return empty > 0;
+}
+
+static int check(const struct tm_target *t, uint64_t addr)
+{
+	uint64_t u[2 * NCLASS];
+
+	if (!addr || tm_target_read(t->pid, addr, u, sizeof(u)))
+		return 0;
+	return tm_pymalloc_usedpools_valid(u, addr);
+}
+
+/* Stripped 3.8-3.11: usedpools is referenced near the start of the malloc
+ * implementation, as `mov usedpools(,%idx,8),%reg` (non-PIE: an absolute
+ * disp32 with a SIB index and no base, Debian's python3.11) or rip-relative
+ * (PIE: lea/mov). Every such address is tried against the memory check. */
+static int from_code(const struct tm_target *t, struct tm_elf *e, uint64_t malloc_impl,
+		     uint64_t *addr)
+{
+	struct tm_code_ref refs[64];
+	uint64_t vaddr = malloc_impl - t->load_bias;
+	uint8_t code[256];
+	int n;
+
+	if (tm_elf_read(e, vaddr, code, sizeof(code)) == 0) {
+		for (size_t i = 0; i + 8 <= sizeof(code); i++) {
+			int32_t disp;
+
+			/* REX.W 8b /r, ModRM mod=00 rm=100 (SIB), SIB base=101 (disp32) */
+			if ((code[i] & 0xf8) != 0x48 || code[i + 1] != 0x8b ||
+			    (code[i + 2] & 0xc7) != 0x04 || (code[i + 3] & 0x07) != 0x05 ||
+			    (code[i + 3] >> 6) != 3)
+				continue;
+			memcpy(&disp, code + i + 4, 4);
+			if (disp > 0 && check(t, (uint64_t)disp + (tm_elf_is_dyn(e) ? t->load_bias : 0))) {
+				*addr = (uint64_t)disp + (tm_elf_is_dyn(e) ? t->load_bias : 0);
+				return 0;
+			}
+		}
+	}
+	n = tm_elf_code_refs(e, vaddr, 256, refs, 64);
+	for (int i = 0; i < n; i++) {
+		uint64_t a = refs[i].target + t->load_bias;
+
+		if ((refs[i].opcode == 0x8d || refs[i].opcode == 0x8b) &&
+		    !tm_elf_vaddr_is_exec(e, refs[i].target) && check(t, a)) {
+			*addr = a;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int tm_pymalloc_find(const struct tm_target *t, uint64_t malloc_impl,
+		     struct tm_pymalloc_state *st, char *why, size_t whylen)
+{
+	const struct tm_layout *l = tm_layout_get(t->minor);
+	struct tm_elf *e = NULL;
+	struct tm_elf_sym sym;
+	uint64_t a = 0;
+	int err = -ENOENT;
+
+	memset(st, 0, sizeof(*st));
+	st->ts_interp = TM_NO_OFFSET;
+	if (!l || tm_target_read(t->pid, t->runtime_addr + l->rt_interpreters_head + 8,
+				 &st->main_interp, sizeof(st->main_interp))) {
+		snprintf(why, whylen, "cannot read _PyRuntime.interpreters.main");
+		return -ENOENT;
+	}
+	if (!st->main_interp) {
+		snprintf(why, whylen, "no interpreter yet");
+		return -EAGAIN;
+	}
+	if (t->minor >= 12) {
+		st->ts_interp = TS_INTERP;
+		if (t->minor == 12) {
+			a = st->main_interp + INTERP_OBMALLOC_312;
+		} else if (t->minor == 13) {
+			if (tm_target_read(t->pid, st->main_interp + INTERP_OBMALLOC_313, &a, sizeof(a)))
+				a = 0;
+		}
+		if (check(t, a)) {
+			snprintf(st->how, sizeof(st->how), "interp->obmalloc (3.%d)", t->minor);
+			err = 0;
+		} else {
+			/* Set a little after the interpreter appears: ask again
+			 * (the caller gives up after a while). */
+			snprintf(why, whylen, "interp->obmalloc of 3.%d not where expected", t->minor);
+			err = -EAGAIN;
+		}
+		goto out;
+	}
+	e = tm_elf_open(t->elf_path);
+	if (!e) {
+		snprintf(why, whylen, "cannot open %s", t->elf_path);
+		goto out;
+	}
+	if (tm_elf_symbol(e, "usedpools", &sym) == 0 && check(t, sym.value + t->load_bias)) {
+		a = sym.value + t->load_bias;
+		snprintf(st->how, sizeof(st->how), "symbol usedpools");
+		err = 0;
+	} else if (from_code(t, e, malloc_impl, &a) == 0) {
+		snprintf(st->how, sizeof(st->how), "referenced by the malloc implementation");
+		err = 0;
+	} else {
+		snprintf(why, whylen, "usedpools not found");
+	}
+out:
+	tm_elf_close(e);
+	if (!err)
+		st->usedpools = a;
+	return err;
+}
