@@ -30,6 +30,15 @@ const volatile struct tm_bpf_config tm_cfg = {
 #ifndef WINDOW
 #define WINDOW 2048
 #endif
+/* Bytes from PyThreadState's first frame pointer to its datastack_chunk (0xb0
+ * in 3.12/3.13, 0xf0 in 3.11), read at once. */
+#define TS_SPAN_MAX 1024
+/* A frame in the thread's current data-stack chunk: one read of everything
+ * from the chunk's start (or CHUNK_WINDOW bytes below the frame's end) up to
+ * the frame's end, exactly the bytes of the frames still to walk. */
+#ifndef CHUNK_WINDOW
+#define CHUNK_WINDOW 8192
+#endif
 
 struct pending {
 	__u64 sp;       /* user %rsp at the outer call's entry (points at its return address) */
@@ -42,10 +51,30 @@ struct pending {
 	__u32 active;
 };
 
+/* Where the walk is; in the per-CPU scratch value, not on the stack: the
+ * verifier does not track a map value's contents, so the bpf_loop callback's
+ * states converge whatever the window arithmetic. */
+struct walk {
+	__u64 frame;
+	__u64 hash;
+	__u32 n;
+	__u32 total;
+	__u32 iter;       /* chain entries walked (shim frames too): at most walk_limit */
+	__u32 max_frames;
+	__u32 read_size;
+	__u32 interp;
+	__u32 err;
+	__u16 f_back, f_code, f_lasti, f_owner;
+	__u64 win_lo, win_hi; /* user addresses that s->window holds (interp only) */
+	__u64 chunk, chunk_end; /* the thread's current data-stack chunk (datastack_chunk,
+				 * datastack_limit), or 0 */
+};
+
 struct scratch {
+	struct walk w;
 	struct tm_stack stack;
 	__u8 frame[FRAME_BUF + 8];
-	__u8 window[WINDOW + FRAME_BUF + 8]; /* slack: a frame read at any offset stays inside */
+	__u8 window[CHUNK_WINDOW + FRAME_BUF + 8]; /* slack: a frame read at any offset stays inside */
 };
 
 struct {
@@ -74,10 +103,12 @@ struct {
 	__uint(value_size, sizeof(struct tm_stack));
 } stacks SEC(".maps");
 
+/* Per thread: task-local storage, found from the task without hashing and
+ * freed with the thread. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1 << 14);
-	__type(key, __u64); /* pid_tgid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct pending);
 } pending SEC(".maps");
 
@@ -163,7 +194,7 @@ static __always_inline __u64 read_u64(__u64 addr)
 static __always_inline __u64 current_tstate(const struct tm_proc_config *c)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+	__u64 fsbase = task->thread.fsbase; /* a trusted pointer: a plain load */
 	__u32 routes = c->tstate_routes;
 	__u64 ts;
 
@@ -190,20 +221,6 @@ static __always_inline __u64 current_tstate(const struct tm_proc_config *c)
 	return 0;
 }
 
-/* Where the walk is; scalars only (the callback re-finds map values). */
-struct walk {
-	__u64 frame;
-	__u64 hash;
-	__u32 n;
-	__u32 total;
-	__u32 max_frames;
-	__u32 read_size;
-	__u32 interp;
-	__u32 err;
-	__u16 f_back, f_code, f_lasti, f_owner;
-	__u64 win_lo, win_hi; /* user addresses that s->window holds (interp only) */
-};
-
 static __always_inline __u64 buf_u64(const __u8 *buf, __u32 off)
 {
 	off &= FRAME_BUF - 1;
@@ -217,46 +234,53 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
 	return h ^ (h >> 29);
 }
 
-/* The size bytes of the frame at addr: from the window when it holds them
- * (refilled with the WINDOW bytes that end with this frame: the older frames
- * of the data stack lie below), else from one read of the frame alone (a
- * window reaching below the start of the data stack's mapping fails). NULL
- * when the frame cannot be read. */
+/* The size bytes of the frame at addr: from the window when it holds them,
+ * else refill it. A frame in the thread's current data-stack chunk: one read
+ * of the bytes from the chunk's start (at most CHUNK_WINDOW below) up to the
+ * frame's end, i.e. exactly the older frames of that chunk, never below its
+ * start (the page under a fresh chunk, e.g. a new thread's, is often
+ * unmapped). Another frame (a generator's, a previous chunk's): the WINDOW
+ * bytes that end with it, or, when that read fails (below the start of the
+ * mapping), the frame alone. NULL when the frame cannot be read. */
 static __always_inline const __u8 *frame_bytes(struct scratch *s, struct walk *w, __u64 addr,
 					       __u32 size)
 {
 	if (w->interp) {
 		if (addr < w->win_lo || addr + size > w->win_hi) {
-			__u64 lo = addr + size - WINDOW;
+			__u64 end = addr + size, lo = end - WINDOW;
+			__u64 len = WINDOW;
 
-			if (bpf_probe_read_user(s->window, WINDOW, (const void *)lo) == 0) {
+			if (addr >= w->chunk && end <= w->chunk_end) {
+				lo = end - w->chunk > CHUNK_WINDOW ? end - CHUNK_WINDOW : w->chunk;
+				len = end - lo;
+			}
+			barrier_var(len);
+			if (len <= CHUNK_WINDOW &&
+			    bpf_probe_read_user(s->window, len, (const void *)lo) == 0) {
 				w->win_lo = lo;
-				w->win_hi = addr + size;
+				w->win_hi = end;
 			} else {
 				w->win_lo = w->win_hi = 0;
 			}
 		}
 		if (addr >= w->win_lo && addr + size <= w->win_hi)
-			return s->window + ((addr - w->win_lo) & (WINDOW - 1));
+			return s->window + ((addr - w->win_lo) & (CHUNK_WINDOW - 1));
 	}
 	if (bpf_probe_read_user(s->frame, size, (const void *)addr))
 		return 0;
 	return s->frame;
 }
 
-static long walk_frame(__u64 i, struct walk *w)
+/* One entry of the frame chain: 0 to go on, 1 when the walk ends. */
+static __always_inline int walk_one(struct scratch *s, struct walk *w)
 {
-	__u32 zero = 0;
-	struct scratch *s;
 	__u64 back, code, lasti;
 	const __u8 *f;
 	__u32 n, size;
 
-	if (!w->frame)
+	if (!w->frame || w->iter >= tm_cfg.walk_limit)
 		return 1;
-	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s)
-		return 1;
+	w->iter++;
 	size = w->read_size;
 	if (size > FRAME_BUF)
 		size = FRAME_BUF;
@@ -284,6 +308,26 @@ static long walk_frame(__u64 i, struct walk *w)
 		w->n = n + 1;
 	}
 	w->frame = back;
+	return 0;
+}
+
+/* WALK_STEP entries per bpf_loop iteration (fewer callback calls); the
+ * entries walked stay bounded by walk_limit (w->iter). */
+#ifndef WALK_STEP
+#define WALK_STEP 4
+#endif
+
+static long walk_frame(__u64 i, void *ctx)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!s)
+		return 1;
+#pragma unroll
+	for (int k = 0; k < WALK_STEP; k++)
+		if (walk_one(s, &s->w))
+			return 1;
 	return 0;
 }
 
@@ -339,14 +383,32 @@ static __always_inline __u64 capture_stack(const struct tm_proc_config *c, __u32
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-	struct walk w = {};
+	struct walk *w;
 	__u64 ts, frame = 0;
+	__u32 span;
 
 	if (!s)
 		return 0;
+	w = &s->w;
+	__builtin_memset(w, 0, sizeof(*w));
 	ts = current_tstate(c);
+	/* One read of the thread state from ts_frame on covers the first frame
+	 * pointer (or cframe) and, 3.11+, datastack_chunk and datastack_limit
+	 * (0xb0..0xf0 bytes further); else read ts_frame alone. */
+	span = c->ts_datastack_chunk - c->ts_frame;
 	if (!ts) {
 		count(c, TM_CNT_NO_TSTATE);
+	} else if (c->ts_datastack_chunk != TM_NO_OFFSET && c->ts_datastack_chunk > c->ts_frame &&
+		   span < TS_SPAN_MAX) {
+		/* Into the window, empty until the walk's first frame refills it. */
+		if (bpf_probe_read_user(s->window, (span & (TS_SPAN_MAX - 1)) + 24,
+					(const void *)(ts + c->ts_frame)) == 0) {
+			frame = *(__u64 *)s->window;
+			w->chunk = *(__u64 *)(s->window + (span & (TS_SPAN_MAX - 1)));
+			w->chunk_end = *(__u64 *)(s->window + (span & (TS_SPAN_MAX - 1)) + 16);
+		}
+		if (frame && c->cframe_current_frame != TM_NO_OFFSET)
+			frame = read_u64(frame + c->cframe_current_frame);
 	} else if (c->cframe_current_frame != TM_NO_OFFSET) {
 		__u64 cf = read_u64(ts + c->ts_frame);
 
@@ -355,42 +417,42 @@ static __always_inline __u64 capture_stack(const struct tm_proc_config *c, __u32
 	} else {
 		frame = read_u64(ts + c->ts_frame);
 	}
-	w.frame = frame;
-	w.hash = 0xcbf29ce484222325ULL;
-	w.max_frames = c->max_frames;
-	w.read_size = c->f_read_size;
-	w.interp = c->frame_kind == TM_FRAMES_INTERP;
-	w.f_back = c->f_back;
-	w.f_code = c->f_code;
-	w.f_lasti = c->f_lasti;
-	w.f_owner = c->f_owner;
+	w->frame = frame;
+	w->hash = 0xcbf29ce484222325ULL;
+	w->max_frames = c->max_frames;
+	w->read_size = c->f_read_size;
+	w->interp = c->frame_kind == TM_FRAMES_INTERP;
+	w->f_back = c->f_back;
+	w->f_code = c->f_code;
+	w->f_lasti = c->f_lasti;
+	w->f_owner = c->f_owner;
 	if (frame)
-		bpf_loop(tm_cfg.walk_limit, walk_frame, &w, 0);
-	if (w.err)
+		bpf_loop((tm_cfg.walk_limit + WALK_STEP - 1) / WALK_STEP, walk_frame, NULL, 0);
+	if (w->err)
 		count(c, TM_CNT_DROP_FRAME_READ);
-	s->stack.nframe = w.n;
-	s->stack.total_nframe = w.total;
-	w.hash = mix(mix(w.hash, w.n), w.total);
-	if (!w.hash)
-		w.hash = 1;
-	if (bpf_map_lookup_elem(&stacks, &w.hash))
-		return w.hash;
+	s->stack.nframe = w->n;
+	s->stack.total_nframe = w->total;
+	w->hash = mix(mix(w->hash, w->n), w->total);
+	if (!w->hash)
+		w->hash = 1;
+	if (bpf_map_lookup_elem(&stacks, &w->hash))
+		return w->hash;
 	/* A new stack: record who its code objects are, while they run. */
-	if (w.n) {
+	if (w->n) {
 		struct check_walk cw = {
 			.co_filename = c->co_filename,
 			.co_firstlineno = c->co_firstlineno,
-			.n = w.n,
+			.n = w->n,
 		};
 
-		bpf_loop(w.n, check_frame, &cw, 0);
+		bpf_loop(w->n, check_frame, &cw, 0);
 	}
-	if (bpf_map_update_elem(&stacks, &w.hash, &s->stack, BPF_NOEXIST) == 0) {
-		announce_stack(c, tgid, w.hash);
-		return w.hash;
+	if (bpf_map_update_elem(&stacks, &w->hash, &s->stack, BPF_NOEXIST) == 0) {
+		announce_stack(c, tgid, w->hash);
+		return w->hash;
 	}
-	if (bpf_map_lookup_elem(&stacks, &w.hash)) /* raced with another CPU */
-		return w.hash;
+	if (bpf_map_lookup_elem(&stacks, &w->hash)) /* raced with another CPU */
+		return w->hash;
 	count(c, TM_CNT_DROP_STACKS_FULL);
 	return 0;
 }
@@ -521,8 +583,13 @@ static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 	c = live_proc(pid_tgid >> 32);
 	if (!c)
 		return 1;
-	p = bpf_map_lookup_elem(&pending, &pid_tgid);
-	if (p && p->active) {
+	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p) {
+		count(c, TM_CNT_DROP_PENDING_FULL);
+		return 1;
+	}
+	if (p->active) {
 		/* Below the outer call's entry, or at it: a tail call from it
 		 * (_PyObject_Realloc ends in `return PyMem_RawRealloc(...)`). */
 		if (sp <= p->sp) {
@@ -531,16 +598,6 @@ static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 		}
 		count(c, TM_CNT_DROP_NO_RETURN); /* the outer call's return went unseen */
 		p->active = 0;
-	}
-	if (!p) {
-		struct pending zero = {};
-
-		bpf_map_update_elem(&pending, &pid_tgid, &zero, BPF_NOEXIST);
-		p = bpf_map_lookup_elem(&pending, &pid_tgid);
-		if (!p) {
-			count(c, TM_CNT_DROP_PENDING_FULL);
-			return 1;
-		}
 	}
 	load_regs(ctx, &g);
 	if (kind == TM_PROBE_CALLOC)
@@ -576,7 +633,7 @@ static __always_inline void on_allocator_return(struct pt_regs *ctx)
 	struct tm_proc_config *c;
 	struct pending *p;
 
-	p = bpf_map_lookup_elem(&pending, &pid_tgid);
+	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
 	/* Returns of nested calls come first (a tail-called one at the same
 	 * entry_sp completes the record: the size requested is the outer's). */
 	if (!p || !p->active || entry_sp < p->sp)
@@ -713,7 +770,7 @@ int newref_enter(struct pt_regs *ctx)
 		return 0;
 	key.addr = op - ((flags & c->newref_gc_mask) ? 16 : 0) -
 		   ((flags & c->newref_preheader_mask) ? 16 : 0);
-	p = bpf_map_lookup_elem(&pending, &pid_tgid);
+	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
 	if (p && p->last_addr == key.addr) {
 		p->last_addr = 0;
 		return 0;

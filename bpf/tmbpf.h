@@ -72,7 +72,9 @@ struct tm_proc_config {
 	__u64 usedpools;
 	__u64 main_interp;
 	__u16 ts_interp;           /* PyThreadState.interp; TM_NO_OFFSET: not checked (<=3.11) */
-	__u16 _pad16[3];
+	__u16 ts_datastack_chunk;  /* 3.11+: PyThreadState.datastack_chunk (the current data-stack
+				    * chunk: frame windows never read below it); else TM_NO_OFFSET */
+	__u16 _pad16[2];
 };
 
 /* Predicting pymalloc (session uprobes, kernel 6.13+): with the GIL held,
