@@ -400,17 +400,27 @@ def memory_run(python, args):
     if rc != 0 or len(samples) != 2:
         return {"error": "tmbpf run exited %d" % rc}
     (a, blocks_a), (b, blocks_b) = samples[1], samples[2]
-    maps_a = sum(m.get("bytes_memlock", 0) for m in a["maps"])
-    maps_b = sum(m.get("bytes_memlock", 0) for m in b["maps"])
+    # live_blocks is preallocated (its memlock is fixed at creation): a kept
+    # block costs one of its slots, memlock / max_entries; the other maps
+    # (stacks) grow with use and are measured as growth.
+    def split(maps):
+        live = [m for m in maps if m.get("name") == "live_blocks"]
+        rest = sum(m.get("bytes_memlock", 0) for m in maps if m.get("name") != "live_blocks")
+        return live, rest
+    live_a, rest_a = split(a["maps"])
+    live_b, rest_b = split(b["maps"])
     dblocks = blocks_b - blocks_a
     if dblocks <= 0:
         return {"error": "no live blocks retained"}
-    if maps_b <= maps_a:
-        return {"na": "tmbpf's maps did not grow: it did not record the kept blocks"}
-    return {"blocks": dblocks, "maps_bytes": (maps_b - maps_a) / float(dblocks),
-            "rss_bytes": (b["rss"] - a["rss"]) / float(dblocks),
-            "total_bytes": (maps_b - maps_a + b["rss"] - a["rss"]) / float(dblocks),
-            "maps_total": maps_b}
+    if not live_b or not live_b[0].get("max_entries"):
+        return {"na": "tmbpf's live_blocks map not found"}
+    reserved = live_b[0].get("bytes_memlock", 0)
+    slot = reserved / float(live_b[0]["max_entries"])
+    maps_bytes = slot + max(rest_b - rest_a, 0) / float(dblocks)
+    rss = (b["rss"] - a["rss"]) / float(dblocks)
+    return {"blocks": dblocks, "maps_bytes": maps_bytes, "rss_bytes": rss,
+            "total_bytes": maps_bytes + rss, "maps_total": rest_b + reserved,
+            "reserved": reserved, "capacity": live_b[0]["max_entries"]}
 
 
 def summarize_bpf(progs, maps):

@@ -149,8 +149,9 @@ def print_table(interp, res, workloads, args):
         print("tmbpf memory per live block: not measured (%s)" % m["na"])
     elif m and "error" not in m:
         print("tmbpf memory per live block (marginal, %d blocks kept): %.0f B in BPF maps + "
-              "%.0f B tmbpf RSS = %.0f B" % (m["blocks"], m["maps_bytes"], m["rss_bytes"],
-                                            m["total_bytes"]))
+              "%.0f B tmbpf RSS = %.0f B; live_blocks reserves %.0f MiB for %d blocks at start"
+              % (m["blocks"], m["maps_bytes"], m["rss_bytes"], m["total_bytes"],
+                 m.get("reserved", 0) / 1048576.0, m.get("capacity", 0)))
     elif m:
         print("tmbpf memory per live block: failed (%s)" % m["error"])
     if res.get("stats_during_timing"):
@@ -215,8 +216,11 @@ def write_markdown(path, results, workloads, args, started, elapsed):
             lines += ["tmbpf memory per live block: not measured (%s)." % m["na"], ""]
         elif m and "error" not in m:
             lines += ["tmbpf memory per live block (bench_retain.py, marginal over %d kept "
-                      "blocks): %.0f B in BPF maps + %.0f B tmbpf RSS = **%.0f B**."
-                      % (m["blocks"], m["maps_bytes"], m["rss_bytes"], m["total_bytes"]), ""]
+                      "blocks): %.0f B in BPF maps + %.0f B tmbpf RSS = **%.0f B**; the "
+                      "preallocated live_blocks map reserves %.0f MiB for %d blocks at start "
+                      "(`--max-blocks`)."
+                      % (m["blocks"], m["maps_bytes"], m["rss_bytes"], m["total_bytes"],
+                         m.get("reserved", 0) / 1048576.0, m.get("capacity", 0)), ""]
         elif m:
             lines += ["tmbpf memory per live block: failed (%s)." % m["error"], ""]
         if res.get("stats_during_timing"):

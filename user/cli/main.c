@@ -31,7 +31,7 @@ static void usage(FILE *out)
 		     "         --domain N --exclude-domain N   (SPEC: fnmatch pattern[:LINENO])\n"
 		     "Live options (top, snapshot, run; root):\n"
 		     "  --frames N        frames kept per traceback, 1-128 (default 1, as tracemalloc)\n"
-		     "  --max-blocks N    live blocks the BPF map holds (default 1048576)\n"
+		     "  --max-blocks N    live blocks the BPF map holds, reserved at start, ~100 B each (default 1048576)\n"
 		     "  --max-stacks N    distinct stacks the BPF map holds (default 262144)\n"
 		     "  --no-redirect     never redirect an LTO build's allocator pointers (coverage drops)\n"
 		     "  --no-newref       do not re-attribute objects reused from free lists\n"
