@@ -256,6 +256,16 @@ static __always_inline const __u8 *frame_bytes(struct scratch *s, struct walk *w
 			if (addr >= w->chunk && end <= w->chunk_end) {
 				lo = end - w->chunk > CHUNK_WINDOW ? end - CHUNK_WINDOW : w->chunk;
 				len = end - lo;
+			} else if (w->f_owner != TM_NO_OFFSET) {
+				/* Outside the chunk: a generator's frame (in its
+				 * object, nothing useful below it) or a C-stack
+				 * shim reads alone; only a frame of an older
+				 * chunk (owned by the thread) refills the window,
+				 * for the frames below it. */
+				if (bpf_probe_read_user(s->frame, size, (const void *)addr))
+					return 0;
+				if (s->frame[w->f_owner & (FRAME_BUF - 1)] != 0 /* FRAME_OWNED_BY_THREAD */)
+					return s->frame;
 			}
 			barrier_var(len);
 			if (len <= CHUNK_WINDOW &&
@@ -610,8 +620,14 @@ static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 		size = arg(&g, cookie, 2);
 	} else
 		size = arg(&g, cookie, 1);
-	if (session && kind != TM_PROBE_REALLOC)
+	if (session && (cookie & TM_COOKIE_PYMALLOC)) {
+		/* pymalloc hands sizes 0 and > 512 to PyMem_RawMalloc/Calloc
+		 * unchanged, whose own probes record them: same size, same
+		 * stack, domain 0, as tracemalloc sees the outer call. */
+		if (size - 1 >= 512)
+			return 1;
 		bp = predict_pymalloc(c, size);
+	}
 	if (bp)
 		count(c, TM_CNT_PREDICTED);
 	if (bp && !(c->predict & TM_PREDICT_CHECK)) {
@@ -673,10 +689,11 @@ int allocator_exit(struct pt_regs *ctx)
 	return 0;
 }
 
-/* pymalloc's malloc and calloc as a session: entry and return in one
- * program, the return skipped when the entry predicted the block. */
+/* The allocators' malloc, calloc and realloc as a session: entry and return
+ * in one program, the return skipped when the entry predicted the block
+ * (pymalloc) or the call is nested or handed to the raw allocator. */
 SEC("uprobe")
-int pymalloc_session(struct pt_regs *ctx)
+int allocator_session(struct pt_regs *ctx)
 {
 	int skip;
 

@@ -140,6 +140,8 @@ enum tm_probe_kind {
 #define TM_COOKIE(kind, r0, r1, r2)                                                   \
 	((__u64)(kind) | ((__u64)(r0) << 8) | ((__u64)(r1) << 12) | ((__u64)(r2) << 16))
 #define TM_COOKIE_KIND(c) ((__u32)((c) & 0xff))
+/* The probed function is pymalloc's malloc or calloc (session programs). */
+#define TM_COOKIE_PYMALLOC (1ull << 24)
 #define TM_COOKIE_REG(c, i) ((__u32)(((c) >> (8 + 4 * (i))) & 0xf))
 
 /* Traced memory of one process (slot cfg.mem_slot of the mmap-able array

@@ -120,10 +120,10 @@ static int open_and_load(struct tm_capture *c)
 			bpf_program__set_expected_attach_type(prog,
 				(enum bpf_attach_type)tm_uprobe_multi_attach_type());
 	if (c->session)
-		bpf_program__set_expected_attach_type(c->skel->progs.pymalloc_session,
+		bpf_program__set_expected_attach_type(c->skel->progs.allocator_session,
 			(enum bpf_attach_type)tm_uprobe_session_attach_type());
 	else
-		bpf_program__set_autoload(c->skel->progs.pymalloc_session, false);
+		bpf_program__set_autoload(c->skel->progs.allocator_session, false);
 	return tmbpf_bpf__load(c->skel);
 }
 

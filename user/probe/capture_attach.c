@@ -218,7 +218,7 @@ static int plan_one(struct tm_capture *c, struct tm_capture_proc *p, int fd,
 	struct tm_probe_point pp;
 	uint64_t off;
 	size_t got = 0;
-	int e, ret = kind_returns(fn->kind);
+	int e, session, ret = kind_returns(fn->kind);
 
 	e = tm_target_file_offset(t, fn->addr, &off);
 	if (e) {
@@ -245,10 +245,16 @@ static int plan_one(struct tm_capture *c, struct tm_capture_proc *p, int fd,
 				"tmbpf: PID %d: %s 0x%llx+0: %s: single-stepped, ~20 us per call on this machine\n",
 				(int)t->pid, fn->role, (unsigned long long)fn->addr, pp.why);
 	}
-	if (fn->pymalloc) /* entry and return in one session program */
-		e = batch_add(b, c->skel->progs.pymalloc_session, TM_UPROBE_SESSION, off + pp.offset,
-			      TM_COOKIE(fn->kind, pp.arg_reg[0], pp.arg_reg[1], pp.arg_reg[2]));
-	for (int r = ret; r >= 0 && !e && !fn->pymalloc; r--)
+	/* Entry and return in one session program when the kernel has them:
+	 * returns it need not see (nested calls, predicted pymalloc blocks)
+	 * then cost no trap. */
+	session = c->session && (fn->kind == TM_PROBE_MALLOC || fn->kind == TM_PROBE_CALLOC ||
+				 fn->kind == TM_PROBE_REALLOC);
+	if (session)
+		e = batch_add(b, c->skel->progs.allocator_session, TM_UPROBE_SESSION, off + pp.offset,
+			      TM_COOKIE(fn->kind, pp.arg_reg[0], pp.arg_reg[1], pp.arg_reg[2]) |
+				      (fn->pymalloc ? TM_COOKIE_PYMALLOC : 0));
+	for (int r = ret; r >= 0 && !e && !session; r--)
 		e = batch_add(b, kind_prog(c, fn->kind, r), r, off + pp.offset,
 			      TM_COOKIE(fn->kind, pp.arg_reg[0], pp.arg_reg[1], pp.arg_reg[2]));
 	if (e)
@@ -258,7 +264,7 @@ static int plan_one(struct tm_capture *c, struct tm_capture_proc *p, int fd,
 
 /* pymalloc prediction (pymalloc_predict.h) needs session uprobes and the
  * default pymalloc functions (known from the file's initializers): then
- * pymalloc's malloc and calloc get pymalloc_session, which behaves as entry
+ * pymalloc's malloc and calloc get allocator_session, which behaves as entry
  * plus return until tm_capture_try_predict() has found usedpools. */
 static void choose_pymalloc(struct tm_capture *c, struct tm_capture_proc *p)
 {

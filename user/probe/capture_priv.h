@@ -60,7 +60,7 @@ struct tm_capture {
 	struct tm_capture_opts opts;
 	struct tmbpf_bpf *skel;
 	int multi;                /* programs loaded for uprobe_multi links (uprobe_multi.h) */
-	int session;              /* pymalloc_session loaded: pymalloc results predicted */
+	int session;              /* allocator_session loaded: pymalloc results predicted */
 	struct ring_buffer *rb;
 	int stats_fd;             /* bpf_enable_stats() while opts.bpf_stats, else -1 */
 	struct tm_traced_memory *mem; /* mmap of the traced_memory array */
