@@ -392,19 +392,21 @@ static __always_inline void announce_stack(const struct tm_proc_config *c, __u32
 	bpf_ringbuf_submit(e, 0); /* wake the consumer: the sooner, the likelier the code lives */
 }
 
-static __always_inline __u64 capture_stack(const struct tm_proc_config *c, __u32 tgid)
+/* ts: the thread state when the caller already read it, else 0. */
+static __always_inline __u64 capture_stack(const struct tm_proc_config *c, __u32 tgid, __u64 ts)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
 	struct walk *w;
-	__u64 ts, frame = 0;
+	__u64 frame = 0;
 	__u32 span;
 
 	if (!s)
 		return 0;
 	w = &s->w;
 	__builtin_memset(w, 0, sizeof(*w));
-	ts = current_tstate(c);
+	if (!ts)
+		ts = current_tstate(c);
 	/* One read of the thread state from ts_frame on covers the first frame
 	 * pointer (or cframe) and, 3.11+, datastack_chunk and datastack_limit
 	 * (0xb0..0xf0 bytes further); else read ts_frame alone. */
@@ -512,7 +514,7 @@ static __always_inline void forget_block(const struct tm_proc_config *c, __u32 t
 }
 
 static __always_inline void record_block(const struct tm_proc_config *c, __u64 pid_tgid,
-					 __u32 domain, __u64 addr, __u64 size)
+					 __u32 domain, __u64 addr, __u64 size, __u64 ts)
 {
 	__u32 tgid = pid_tgid >> 32;
 	struct tm_block_key key = { .pid = tgid, .domain = domain, .addr = addr };
@@ -521,18 +523,24 @@ static __always_inline void record_block(const struct tm_proc_config *c, __u64 p
 		.tid = (__u32)pid_tgid,
 	};
 	struct tm_block *old;
+	long err;
 
-	blk.stack_id = capture_stack(c, tgid);
+	blk.stack_id = capture_stack(c, tgid, ts);
 	blk.alloc_ns = bpf_ktime_get_ns();
-	old = bpf_map_lookup_elem(&live_blocks, &key);
-	if (old) {
-		/* Its free went unseen (e.g. freed through an unprobed path). */
-		traced_add(c, -(__s64)old->size_bytes, -1);
-		count(c, TM_CNT_REPLACED);
-	}
-	if (bpf_map_update_elem(&live_blocks, &key, &blk, BPF_ANY)) {
-		if (old)
+	/* The usual case in one hash operation: the address is not live. */
+	err = bpf_map_update_elem(&live_blocks, &key, &blk, BPF_NOEXIST);
+	if (err == -17 /* EEXIST */) {
+		old = bpf_map_lookup_elem(&live_blocks, &key);
+		if (old) {
+			/* Its free went unseen (e.g. freed through an unprobed path). */
+			traced_add(c, -(__s64)old->size_bytes, -1);
+			count(c, TM_CNT_REPLACED);
+		}
+		err = bpf_map_update_elem(&live_blocks, &key, &blk, BPF_ANY);
+		if (err && old)
 			bpf_map_delete_elem(&live_blocks, &key);
+	}
+	if (err) {
 		count(c, TM_CNT_DROP_BLOCKS_FULL);
 		return;
 	}
@@ -561,7 +569,8 @@ extern bool bpf_session_is_return(void) __ksym __weak;
  * known at entry (TM_PREDICT_* in tmbpf.h). Sizes 1..512 only: others go to
  * the raw allocator, whose own probes see them. The pool header: count at 0,
  * freeblock at 8, nextpool at 16 (3.8-3.13). */
-static __always_inline __u64 predict_pymalloc(const struct tm_proc_config *c, __u64 size)
+static __always_inline __u64 predict_pymalloc(const struct tm_proc_config *c, __u64 size,
+						__u64 *tsp)
 {
 	__u64 pool, head[2] = {};
 
@@ -570,6 +579,7 @@ static __always_inline __u64 predict_pymalloc(const struct tm_proc_config *c, __
 	if (c->ts_interp != TM_NO_OFFSET) {
 		__u64 ts = current_tstate(c);
 
+		*tsp = ts; /* the stack capture reuses it */
 		if (!ts || read_u64(ts + c->ts_interp) != c->main_interp)
 			return 0;
 	}
@@ -588,7 +598,7 @@ static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 kind = TM_COOKIE_KIND(cookie);
-	__u64 sp = ctx->sp, size, old = 0, bp = 0;
+	__u64 sp = ctx->sp, size, old = 0, bp = 0, ts = 0;
 	struct tm_proc_config *c;
 	struct pending *p;
 	struct regs g;
@@ -626,12 +636,12 @@ static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 		 * stack, domain 0, as tracemalloc sees the outer call. */
 		if (size - 1 >= 512)
 			return 1;
-		bp = predict_pymalloc(c, size);
+		bp = predict_pymalloc(c, size, &ts);
 	}
 	if (bp)
 		count(c, TM_CNT_PREDICTED);
 	if (bp && !(c->predict & TM_PREDICT_CHECK)) {
-		record_block(c, pid_tgid, 0, bp, size);
+		record_block(c, pid_tgid, 0, bp, size, ts);
 		p->last_addr = bp;
 		return 1;
 	}
@@ -671,7 +681,7 @@ static __always_inline void on_allocator_return(struct pt_regs *ctx)
 		return; /* frozen, or the allocation failed (a failed realloc keeps the old block) */
 	if (p->kind == TM_PROBE_REALLOC && p->old_addr)
 		forget_block(c, pid_tgid >> 32, 0, p->old_addr);
-	record_block(c, pid_tgid, 0, addr, p->size);
+	record_block(c, pid_tgid, 0, addr, p->size, 0);
 	p->last_addr = addr;
 }
 
@@ -745,7 +755,7 @@ int track_enter(struct pt_regs *ctx)
 	addr = arg(&g, cookie, 1);
 	if (!c || !addr)
 		return 0;
-	record_block(c, pid_tgid, (__u32)arg(&g, cookie, 0), addr, arg(&g, cookie, 2));
+	record_block(c, pid_tgid, (__u32)arg(&g, cookie, 0), addr, arg(&g, cookie, 2), 0);
 	return 0;
 }
 
@@ -798,7 +808,7 @@ int newref_enter(struct pt_regs *ctx)
 	b = bpf_map_lookup_elem(&live_blocks, &key);
 	if (!b)
 		return 0; /* allocated before attach: tracemalloc cannot track it either */
-	b->stack_id = capture_stack(c, key.pid);
+	b->stack_id = capture_stack(c, key.pid, 0);
 	count(c, TM_CNT_NEWREF);
 	return 0;
 }
@@ -856,7 +866,7 @@ int freelist_exit(struct pt_regs *ctx)
 	b = bpf_map_lookup_elem(&live_blocks, &key);
 	if (!b || b->alloc_ns >= ts)
 		return 0; /* untraced, or allocated by this call */
-	b->stack_id = capture_stack(c, key.pid);
+	b->stack_id = capture_stack(c, key.pid, 0);
 	count(c, TM_CNT_NEWREF);
 	return 0;
 }
