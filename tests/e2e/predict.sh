@@ -44,3 +44,24 @@ for py in "${pys[@]}"; do
 		echo "not ok - e2e predict $py: rc=$rc on=$on predicted=${pred:-?} allocs=${allocs:-?} wrong=${wrong:-?}: $(grep -E 'predict|error|cannot' "$work/err" | head -2 | tr '\n' ' ')"
 	fi
 done
+# Attaching to a process that has used every size class (no empty list left
+# to recognise usedpools by): the pool headers must prove it.
+busy='import time
+keep = [bytes(n) for n in range(1, 520)] * 20
+t = time.time()
+while time.time() - t < 8:
+    x = [bytes(n % 515) for n in range(2000)]'
+for py in "${pys[@]}"; do
+	case "$py" in *3.12*|/usr/bin/python3.11) ;; *) continue ;; esac
+	"$py" -c "$busy" & tp=$!
+	sleep 1.5
+	TMBPF_CHECK_PREDICTION=1 ./tmbpf snapshot -v -p "$tp" -o "$work/p.tmbpf" --duration 2 2> "$work/err" > /dev/null
+	kill "$tp" 2>/dev/null; wait "$tp" 2>/dev/null
+	pred=$(sed -n 's/^tmbpf: counter predicted = //p' "$work/err")
+	wrong=$(sed -n 's/^tmbpf: counter predict_wrong = //p' "$work/err")
+	if grep -q 'pymalloc predicted at entry' "$work/err" && [ "${wrong:-x}" = 0 ] && [ "${pred:-0}" -gt 100000 ]; then
+		echo "ok - e2e predict attach $py (every size class in use): $pred predicted, 0 wrong"
+	else
+		echo "not ok - e2e predict attach $py: predicted=${pred:-?} wrong=${wrong:-?}: $(grep -E 'predict|cannot' "$work/err" | head -1)"
+	fi
+done

@@ -19,28 +19,44 @@
 
 int tm_pymalloc_usedpools_valid(const uint64_t *u, uint64_t addr)
 {
-	int empty = 0;
-
 	for (int i = 0; i < NCLASS; i++) {
 		uint64_t head = addr + 16 * (uint64_t)i - 16;
 
-		if (u[2 * i] == head && u[2 * i + 1] == head) {
-			empty++;
+		if (u[2 * i] == head && u[2 * i + 1] == head)
 			continue;
-		}
 		if (!u[2 * i] || (u[2 * i] & 0xfff) || !u[2 * i + 1] || (u[2 * i + 1] & 0xfff))
 			return 0;
 	}
-	return empty > 0;
+	return 1;
 }
 
+/* The pool header: prevpool +24, szidx +36. */
+struct pool_head {
+	uint64_t ref, freeblock, nextpool, prevpool;
+	uint32_t arenaindex, szidx;
+};
+
+/* The array check, then every class's first pool: it must link back to the
+ * list head (prevpool) and be of that size class (szidx). A long-running
+ * process may have no empty class left, so the pools prove it. */
 static int check(const struct tm_target *t, uint64_t addr)
 {
 	uint64_t u[2 * NCLASS];
 
-	if (!addr || tm_target_read(t->pid, addr, u, sizeof(u)))
+	if (!addr || tm_target_read(t->pid, addr, u, sizeof(u)) ||
+	    !tm_pymalloc_usedpools_valid(u, addr))
 		return 0;
-	return tm_pymalloc_usedpools_valid(u, addr);
+	for (int i = 0; i < NCLASS; i++) {
+		uint64_t head = addr + 16 * (uint64_t)i - 16;
+		struct pool_head ph;
+
+		if (u[2 * i] == head)
+			continue;
+		if (tm_target_read(t->pid, u[2 * i], &ph, sizeof(ph)) || ph.prevpool != head ||
+		    ph.szidx != (uint32_t)i)
+			return 0;
+	}
+	return 1;
 }
 
 /* Stripped 3.8-3.11: usedpools is referenced near the start of the malloc

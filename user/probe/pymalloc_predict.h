@@ -12,8 +12,9 @@
  * Every candidate is checked in the process's memory before it is used:
  * each of the 32 size classes up to 512 bytes is either an empty list head
  * (both entries point 16 bytes below themselves, CPython's PTA()) or a
- * pool (POOL_SIZE-aligned, so 4 KiB-aligned). A build where this fails gets
- * no prediction: return probes as before, never a guess. */
+ * pool (POOL_SIZE-aligned, so 4 KiB-aligned) whose header links back to that
+ * head (prevpool) and names that class (szidx). A build where this fails
+ * gets no prediction: return probes as before, never a guess. */
 #ifndef TM_PROBE_PYMALLOC_PREDICT_H
 #define TM_PROBE_PYMALLOC_PREDICT_H
 
@@ -37,7 +38,8 @@ int tm_pymalloc_find(const struct tm_target *t, uint64_t malloc_impl,
 		     struct tm_pymalloc_state *st, char *why, size_t whylen);
 
 /* 1 when the 64 pointers at addr (read from the process) look like
- * usedpools[] at addr (the check described above). */
+ * usedpools[] at addr: the array half of the check above (the pool headers
+ * are read by tm_pymalloc_find). */
 int tm_pymalloc_usedpools_valid(const uint64_t *u, uint64_t addr);
 
 #endif
