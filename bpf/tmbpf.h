@@ -153,8 +153,7 @@ enum tm_probe_kind {
 struct tm_traced_memory {
 	__u64 current_bytes;
 	__u64 peak_bytes;
-	__u64 blocks;      /* live blocks of this process in live_blocks */
-	__u64 _pad;
+	__u64 _pad[2];     /* live blocks: counters allocs - frees - missed_free (no atomic) */
 };
 
 /* Live blocks: (pid, domain, address) -> block. Domain 0 for the PyMem/PyObject

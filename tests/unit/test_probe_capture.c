@@ -239,6 +239,12 @@ static void run_version(struct tm_capture *cap, const char *python, const char *
 		CHECK(after[9] == got[9] && after[11] == got[11] && after[18] == got[18],
 		      "%s: blocks frozen at finalization (%zu traces, then %zu)", python,
 		      snap->ntraces, snap2->ntraces);
+		/* The live block count comes from the counters (allocs - frees -
+		 * missed_free): it must equal what the map holds. */
+		tm_capture_stats(cap, ch.pid, &st);
+		CHECK(st.live_blocks == snap2->ntraces,
+		      "%s: live blocks from the counters %llu = traces in the map %zu", python,
+		      (unsigned long long)st.live_blocks, snap2->ntraces);
 	}
 	ch.pid = 0;
 cleanup:

@@ -550,10 +550,16 @@ int tm_capture_stats(struct tm_capture *c, pid_t pid, struct tm_capture_stats *s
 	m = &c->mem[p->slot];
 	st->current_bytes = (int64_t)m->current_bytes < 0 ? 0 : m->current_bytes;
 	st->peak_bytes = m->peak_bytes;
-	st->live_blocks = (int64_t)m->blocks < 0 ? 0 : m->blocks;
 	e = tm_capture_read_counters(c, p, st->counters);
 	if (e)
 		return e;
+	/* BPF counts a block where it enters or leaves live_blocks (traced_add). */
+	{
+		int64_t live = (int64_t)(st->counters[TM_CNT_ALLOCS] - st->counters[TM_CNT_FREES] -
+					 st->counters[TM_CNT_REPLACED]);
+
+		st->live_blocks = live < 0 ? 0 : (uint64_t)live;
+	}
 	bpf_object__for_each_map(map, c->skel->obj)
 		st->bpf_map_bytes += map_memlock(bpf_map__fd(map));
 	st->process_rss_bytes = self_rss();
