@@ -119,10 +119,13 @@ static int open_and_load(struct tm_capture *c)
 		bpf_object__for_each_program(prog, c->skel->obj)
 			bpf_program__set_expected_attach_type(prog,
 				(enum bpf_attach_type)tm_uprobe_multi_attach_type());
-	if (c->session)
+	if (c->session) {
 		bpf_program__set_expected_attach_type(c->skel->progs.allocator_session,
 			(enum bpf_attach_type)tm_uprobe_session_attach_type());
-	else
+		/* Every malloc/calloc/realloc then uses allocator_session. */
+		bpf_program__set_autoload(c->skel->progs.allocator_enter, false);
+		bpf_program__set_autoload(c->skel->progs.allocator_exit, false);
+	} else
 		bpf_program__set_autoload(c->skel->progs.allocator_session, false);
 	return tmbpf_bpf__load(c->skel);
 }

@@ -116,7 +116,9 @@ int tm_pymalloc_find(const struct tm_target *t, uint64_t malloc_impl,
 		snprintf(why, whylen, "cannot read _PyRuntime.interpreters.main");
 		return -ENOENT;
 	}
-	if (!st->main_interp) {
+	/* 3.12+ keep usedpools in the interpreter; 3.8-3.11's static array is
+	 * valid from the start (statically initialised), before Py_Initialize. */
+	if (!st->main_interp && t->minor >= 12) {
 		snprintf(why, whylen, "no interpreter yet");
 		return -EAGAIN;
 	}
