@@ -30,9 +30,9 @@ const volatile struct tm_bpf_config tm_cfg = {
 #ifndef WINDOW
 #define WINDOW 2048
 #endif
-/* Bytes from PyThreadState's first frame pointer to its datastack_chunk (0xb0
- * in 3.12/3.13, 0xf0 in 3.11), read at once. */
-#define TS_SPAN_MAX 1024
+/* Bytes of PyThreadState read at once (tstate_read: 0xf0 in 3.12/3.13,
+ * 0x108 in 3.11, 0xa0 in 3.8-3.10). */
+#define TS_SPAN_MAX 512
 /* A frame in the thread's current data-stack chunk: one read of everything
  * from the chunk's start (or CHUNK_WINDOW bytes below the frame's end) up to
  * the frame's end, exactly the bytes of the frames still to walk. */
@@ -47,6 +47,7 @@ struct pending {
 	__u64 last_addr; /* the block this thread allocated last: _Py_NewReference of
 			  * a fresh object needs no second stack walk */
 	__u64 predicted; /* TM_PREDICT_CHECK: the block predicted at entry */
+	__u64 ts;       /* 3.12+: this thread's PyThreadState as last found (tstate_view) */
 	__u32 kind;     /* TM_PROBE_* */
 	__u32 active;
 };
@@ -70,15 +71,28 @@ struct walk {
 				 * datastack_limit), or 0 */
 };
 
+/* The current thread's PyThreadState, as tstate_view() read it. */
+struct tsview {
+	__u64 ts;        /* 0: none */
+	__u64 frame;     /* the value at ts_frame: the first frame, or 3.11/3.12 the cframe */
+	__u64 interp;    /* at ts_interp, when the config has it */
+	__u64 chunk, chunk_end; /* 3.11+: datastack_chunk, datastack_limit */
+};
+
 struct scratch {
+	__u64 clock_jiffies, clock_ns; /* alloc_time(): this CPU's clock read in that tick */
+	struct tsview tv;
+	__u8 tsbuf[TS_SPAN_MAX + 8];
 	struct walk w;
 	struct tm_stack stack;
 	__u8 frame[FRAME_BUF + 8];
 	__u8 window[CHUNK_WINDOW + FRAME_BUF + 8]; /* slack: a frame read at any offset stays inside */
 };
 
+/* Indexed by the slot in each probe's cookie: an array lookup, which the
+ * verifier inlines, instead of hashing the tgid in every program run. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, TM_MAX_PROCS);
 	__type(key, __u32);
 	__type(value, struct tm_proc_config);
@@ -193,35 +207,99 @@ static __always_inline __u64 read_u64(__u64 addr)
 	return v;
 }
 
-/* The PyThreadState of the current thread, or 0 (routes in tmbpf.h). */
-static __always_inline __u64 current_tstate(const struct tm_proc_config *c)
+static __always_inline __u64 ts_u64(const struct scratch *s, __u32 off)
+{
+	off &= TS_SPAN_MAX - 1;
+	return *(const __u64 *)(s->tsbuf + off);
+}
+
+/* Read the fields of the thread state ts that BPF uses, in one read of the
+ * span from the lowest to the end of the highest (at most TS_SPAN_MAX
+ * bytes; a bpf_probe_read_user costs ~23 ns here, whatever it reads up to
+ * a few hundred bytes): ts_frame, ts_interp (prediction's check),
+ * datastack_chunk/top/limit (3.11+) and, when thread is set, thread_id,
+ * which must equal it (the GIL holder is ours only if its pthread_t is this
+ * thread). Fills s->tv; 0, or -1 when unreadable or not this thread's. */
+static __always_inline int tstate_read(const struct tm_proc_config *c, struct scratch *s, __u64 ts,
+				       __u64 thread, int active)
+{
+	__u32 lo = c->ts_frame, hi = c->ts_frame + 8, len;
+
+	if (active && c->ts_status < lo)
+		lo = c->ts_status;
+	if (c->ts_interp != TM_NO_OFFSET && c->ts_interp < lo)
+		lo = c->ts_interp;
+	if (thread && c->ts_thread_id < lo)
+		lo = c->ts_thread_id;
+	if (thread && c->ts_thread_id + 8 > hi)
+		hi = c->ts_thread_id + 8;
+	if (c->ts_datastack_chunk != TM_NO_OFFSET && c->ts_datastack_chunk + 24 > hi)
+		hi = c->ts_datastack_chunk + 24;
+	len = hi - lo;
+	if (len > TS_SPAN_MAX)
+		return -1;
+	barrier_var(len);
+	if (bpf_probe_read_user(s->tsbuf, len & (2 * TS_SPAN_MAX - 1), (const void *)(ts + lo)))
+		return -1;
+	if (thread && ts_u64(s, c->ts_thread_id - lo) != thread)
+		return -1;
+	if (active && (ts_u64(s, c->ts_status - lo) & (TM_TS_ACTIVE | TM_TS_UNBOUND)) != TM_TS_ACTIVE)
+		return -1;
+	s->tv.ts = ts;
+	s->tv.frame = ts_u64(s, c->ts_frame - lo);
+	s->tv.interp = c->ts_interp != TM_NO_OFFSET ? ts_u64(s, c->ts_interp - lo) : 0;
+	if (c->ts_datastack_chunk != TM_NO_OFFSET) {
+		s->tv.chunk = ts_u64(s, c->ts_datastack_chunk - lo);
+		s->tv.chunk_end = ts_u64(s, c->ts_datastack_chunk + 16 - lo);
+	}
+	return 0;
+}
+
+/* The current thread's PyThreadState and its fields into s->tv (tv.ts 0:
+ * none). 3.12+: the thread state this thread had last time, if it is still
+ * bound to this thread and active (one read less than asking a route: ~23 ns
+ * a capture); else the routes in tmbpf.h, tried in order. */
+static __always_inline void tstate_view(const struct tm_proc_config *c, struct scratch *s)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 fsbase = task->thread.fsbase; /* a trusted pointer: a plain load */
 	__u32 routes = c->tstate_routes;
-	__u64 ts;
+	struct pending *p = 0;
+	__u64 ts = 0;
 
+	__builtin_memset(&s->tv, 0, sizeof(s->tv));
+	if (c->ts_status != TM_NO_OFFSET) {
+		p = bpf_task_storage_get(&pending, task, 0, 0);
+		if (p && p->ts && tstate_read(c, s, p->ts, fsbase, 1) == 0)
+			return;
+	}
 	if (routes & TM_TSTATE_TLS) {
 		ts = read_u64(fsbase + c->tls_tstate_offset);
-		if (ts)
-			return ts;
+		if (ts && tstate_read(c, s, ts, 0, 0) == 0)
+			goto found;
 	}
 	if ((routes & TM_TSTATE_GILSTATE) && c->tstate_current_addr) {
-		/* The GIL holder; ours only if its pthread_t is this thread. */
 		ts = read_u64(c->tstate_current_addr);
-		if (ts && read_u64(ts + c->ts_thread_id) == fsbase)
-			return ts;
+		if (ts && tstate_read(c, s, ts, fsbase, 0) == 0)
+			goto found;
 	}
 	if ((routes & TM_TSTATE_TSD) && c->tss_key_addr) {
 		__u32 key = 0;
 
 		if (bpf_probe_read_user(&key, sizeof(key), (const void *)c->tss_key_addr))
-			return 0;
+			goto none;
 		if (key >= 32) /* glibc keeps keys >= 32 in a second level; not followed */
-			return 0;
-		return read_u64(fsbase + c->tsd_specific_offset + 16 * (__u64)key + 8);
+			goto none;
+		ts = read_u64(fsbase + c->tsd_specific_offset + 16 * (__u64)key + 8);
+		if (ts && tstate_read(c, s, ts, 0, 0) == 0)
+			goto found;
 	}
-	return 0;
+none:
+	__builtin_memset(&s->tv, 0, sizeof(s->tv));
+	return;
+found:
+	if (p)
+		p->ts = ts;
 }
 
 static __always_inline __u64 buf_u64(const __u8 *buf, __u32 off)
@@ -392,45 +470,28 @@ static __always_inline void announce_stack(const struct tm_proc_config *c, __u32
 	bpf_ringbuf_submit(e, 0); /* wake the consumer: the sooner, the likelier the code lives */
 }
 
-/* ts: the thread state when the caller already read it, else 0. */
-static __always_inline __u64 capture_stack(const struct tm_proc_config *c, __u32 tgid, __u64 ts)
+/* viewed: the caller has filled s->tv for this thread (tstate_view). */
+static __always_inline __u64 capture_stack(const struct tm_proc_config *c, __u32 tgid, int viewed)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
 	struct walk *w;
 	__u64 frame = 0;
-	__u32 span;
 
 	if (!s)
 		return 0;
 	w = &s->w;
 	__builtin_memset(w, 0, sizeof(*w));
-	if (!ts)
-		ts = current_tstate(c);
-	/* One read of the thread state from ts_frame on covers the first frame
-	 * pointer (or cframe) and, 3.11+, datastack_chunk and datastack_limit
-	 * (0xb0..0xf0 bytes further); else read ts_frame alone. */
-	span = c->ts_datastack_chunk - c->ts_frame;
-	if (!ts) {
+	if (!viewed)
+		tstate_view(c, s);
+	if (!s->tv.ts) {
 		count(c, TM_CNT_NO_TSTATE);
-	} else if (c->ts_datastack_chunk != TM_NO_OFFSET && c->ts_datastack_chunk > c->ts_frame &&
-		   span < TS_SPAN_MAX) {
-		/* Into the window, empty until the walk's first frame refills it. */
-		if (bpf_probe_read_user(s->window, (span & (TS_SPAN_MAX - 1)) + 24,
-					(const void *)(ts + c->ts_frame)) == 0) {
-			frame = *(__u64 *)s->window;
-			w->chunk = *(__u64 *)(s->window + (span & (TS_SPAN_MAX - 1)));
-			w->chunk_end = *(__u64 *)(s->window + (span & (TS_SPAN_MAX - 1)) + 16);
-		}
+	} else {
+		frame = s->tv.frame;
 		if (frame && c->cframe_current_frame != TM_NO_OFFSET)
 			frame = read_u64(frame + c->cframe_current_frame);
-	} else if (c->cframe_current_frame != TM_NO_OFFSET) {
-		__u64 cf = read_u64(ts + c->ts_frame);
-
-		if (cf)
-			frame = read_u64(cf + c->cframe_current_frame);
-	} else {
-		frame = read_u64(ts + c->ts_frame);
+		w->chunk = s->tv.chunk;
+		w->chunk_end = s->tv.chunk_end;
 	}
 	w->frame = frame;
 	w->hash = 0xcbf29ce484222325ULL;
@@ -514,8 +575,32 @@ static __always_inline void forget_block(const struct tm_proc_config *c, __u32 t
 		count(c, TM_CNT_FREE_UNKNOWN);
 }
 
+/* The allocation time: bpf_ktime_get_ns() reads the TSC, ~30 ns an
+ * allocation here (kernel.bpf_stats on the objects workload), so it is read
+ * once per CPU per jiffy and reused within it: times lag by at most a tick
+ * (1-10 ms), and stay CLOCK_MONOTONIC. 3.8's free-list probes compare an
+ * allocation's time with a call's entry: precise there. */
+static __always_inline __u64 alloc_time(const struct tm_proc_config *c)
+{
+	__u32 zero = 0;
+	struct scratch *s;
+	__u64 j;
+
+	if (c->py_version < 0x0309)
+		return bpf_ktime_get_ns();
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return bpf_ktime_get_ns();
+	j = bpf_jiffies64();
+	if (j != s->clock_jiffies) {
+		s->clock_ns = bpf_ktime_get_ns();
+		s->clock_jiffies = j;
+	}
+	return s->clock_ns;
+}
+
 static __always_inline void record_block(const struct tm_proc_config *c, __u64 pid_tgid,
-					 __u32 domain, __u64 addr, __u64 size, __u64 ts)
+					 __u32 domain, __u64 addr, __u64 size, int viewed)
 {
 	__u32 tgid = pid_tgid >> 32;
 	struct tm_block_key key = { .pid = tgid, .domain = domain, .addr = addr };
@@ -526,8 +611,8 @@ static __always_inline void record_block(const struct tm_proc_config *c, __u64 p
 	struct tm_block *old;
 	long err;
 
-	blk.stack_id = capture_stack(c, tgid, ts);
-	blk.alloc_ns = bpf_ktime_get_ns();
+	blk.stack_id = capture_stack(c, tgid, viewed);
+	blk.alloc_ns = alloc_time(c);
 	/* The usual case in one hash operation: the address is not live. */
 	err = bpf_map_update_elem(&live_blocks, &key, &blk, BPF_NOEXIST);
 	if (err == -17 /* EEXIST */) {
@@ -549,10 +634,19 @@ static __always_inline void record_block(const struct tm_proc_config *c, __u64 p
 	count(c, TM_CNT_ALLOCS);
 }
 
-/* The traced process's config, or NULL when its maps are frozen. */
-static __always_inline struct tm_proc_config *live_proc(__u32 tgid)
+/* The config of the process the probe (its cookie) was attached for, or
+ * NULL when the slot is not that process's (any more) or its maps are frozen. */
+static __always_inline struct tm_proc_config *proc_of(__u64 cookie, __u32 tgid)
 {
-	struct tm_proc_config *c = bpf_map_lookup_elem(&procs, &tgid);
+	__u32 slot = TM_COOKIE_SLOT(cookie);
+	struct tm_proc_config *c = bpf_map_lookup_elem(&procs, &slot);
+
+	return c && c->pid == tgid ? c : 0;
+}
+
+static __always_inline struct tm_proc_config *live_proc(__u64 cookie, __u32 tgid)
+{
+	struct tm_proc_config *c = proc_of(cookie, tgid);
 
 	if (c && c->finalizing) {
 		count(c, TM_CNT_FROZEN);
@@ -566,30 +660,79 @@ static __always_inline struct tm_proc_config *live_proc(__u32 tgid)
  * loads the other programs (user space then does not load this one). */
 extern bool bpf_session_is_return(void) __ksym __weak;
 
+/* pymalloc's pool header, 3.8-3.13 (Objects/obmalloc.c). */
+struct pool_head {
+	__u32 count;     /* blocks allocated (ref.count) */
+	__u32 _pad;
+	__u64 freeblock; /* the block the next allocation of this pool returns */
+	__u64 nextpool;
+	__u64 prevpool;
+	__u32 arenaindex;
+	__u32 szidx;     /* size class */
+};
+
+/* Per CPU, per traced process and size class: the pool that was first in
+ * usedpools for it last time. Only a hint: pool_is_first() proves it. */
+#define PYMALLOC_CLASSES 32
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TM_MAX_PROCS * PYMALLOC_CLASSES);
+	__type(key, __u32);
+	__type(value, __u64);
+} pool_hints SEC(".maps");
+
+/* Is the pool whose header is h still usedpools[2 * cls] (the pool
+ * pymalloc_alloc takes its block from), with a block to give? A pool in a
+ * used list is in use (count > 0) and its prevpool is exact: the list head of
+ * its class (the usedpools slot minus two pointers) only when it is first.
+ * A pool that left the list keeps a stale prevpool, but then it is either
+ * full (freeblock NULL) or empty (count 0, back in its arena's free pools);
+ * re-linked or re-carved for any class, the fields are set again. */
+static __always_inline int pool_is_first(const struct tm_proc_config *c, const struct pool_head *h,
+					 __u32 cls)
+{
+	return h->count && h->freeblock && h->szidx == cls &&
+	       h->prevpool == c->usedpools + (__u64)cls * 16 - 16;
+}
+
 /* The block pymalloc_alloc(size) is about to return, or 0 when that is not
  * known at entry (TM_PREDICT_* in tmbpf.h). Sizes 1..512 only: others go to
- * the raw allocator, whose own probes see them. The pool header: count at 0,
- * freeblock at 8, nextpool at 16 (3.8-3.13). */
+ * the raw allocator, whose own probes see them. The pool of the size class
+ * is usedpools[2 * cls]; the hint of the last one saves reading that slot
+ * (one bpf_probe_read_user, ~23 ns) while it is still the one. */
 static __always_inline __u64 predict_pymalloc(const struct tm_proc_config *c, __u64 size,
-						__u64 *tsp)
+						int *viewed)
 {
-	__u64 pool, head[2] = {};
+	__u32 cls = (__u32)((size - 1) >> 4), key;
+	struct pool_head h = {};
+	__u64 pool, *hint;
 
 	if (!(c->predict & TM_PREDICT_ON) || !c->usedpools || size - 1 >= 512)
 		return 0;
 	if (c->ts_interp != TM_NO_OFFSET) {
-		__u64 ts = current_tstate(c);
+		__u32 zero = 0;
+		struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
 
-		*tsp = ts; /* the stack capture reuses it */
-		if (!ts || read_u64(ts + c->ts_interp) != c->main_interp)
+		if (!s)
+			return 0;
+		tstate_view(c, s);
+		*viewed = 1; /* the stack capture reuses it */
+		if (!s->tv.ts || s->tv.interp != c->main_interp)
 			return 0;
 	}
-	pool = read_u64(c->usedpools + ((size - 1) >> 4) * 16);
-	if (!pool || bpf_probe_read_user(head, sizeof(head), (const void *)(pool + 8)))
+	key = c->mem_slot * PYMALLOC_CLASSES + (cls & (PYMALLOC_CLASSES - 1));
+	hint = bpf_map_lookup_elem(&pool_hints, &key);
+	if (hint && *hint && bpf_probe_read_user(&h, sizeof(h), (const void *)*hint) == 0 &&
+	    pool_is_first(c, &h, cls))
+		return h.freeblock;
+	pool = read_u64(c->usedpools + (__u64)cls * 16);
+	if (!pool || bpf_probe_read_user(&h, sizeof(h), (const void *)pool))
 		return 0;
-	if (head[1] == pool) /* the size class has no usable pool: a new one is carved */
+	if (h.nextpool == pool) /* the size class has no usable pool: a new one is carved */
 		return 0;
-	return head[0];
+	if (hint)
+		*hint = pool;
+	return h.freeblock;
 }
 
 /* An allocator's entry. Returns 1 when its return need not be seen (nested,
@@ -599,12 +742,13 @@ static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 kind = TM_COOKIE_KIND(cookie);
-	__u64 sp = ctx->sp, size, old = 0, bp = 0, ts = 0;
+	__u64 sp = ctx->sp, size, old = 0, bp = 0;
+	int viewed = 0;
 	struct tm_proc_config *c;
 	struct pending *p;
 	struct regs g;
 
-	c = live_proc(pid_tgid >> 32);
+	c = live_proc(cookie, pid_tgid >> 32);
 	if (!c)
 		return 1;
 	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
@@ -637,12 +781,12 @@ static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 		 * stack, domain 0, as tracemalloc sees the outer call. */
 		if (size - 1 >= 512)
 			return 1;
-		bp = predict_pymalloc(c, size, &ts);
+		bp = predict_pymalloc(c, size, &viewed);
 	}
 	if (bp)
 		count(c, TM_CNT_PREDICTED);
 	if (bp && !(c->predict & TM_PREDICT_CHECK)) {
-		record_block(c, pid_tgid, 0, bp, size, ts);
+		record_block(c, pid_tgid, 0, bp, size, viewed);
 		p->last_addr = bp;
 		return 1;
 	}
@@ -657,6 +801,7 @@ static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 
 static __always_inline void on_allocator_return(struct pt_regs *ctx)
 {
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 entry_sp = ctx->sp - 8; /* ret popped the return address */
 	__u64 addr = ctx->ax;
@@ -669,7 +814,7 @@ static __always_inline void on_allocator_return(struct pt_regs *ctx)
 	if (!p || !p->active || entry_sp < p->sp)
 		return; /* nested call returning, or an entry we did not record */
 	p->active = 0;
-	c = live_proc(pid_tgid >> 32);
+	c = live_proc(cookie, pid_tgid >> 32);
 	if (!c)
 		return;
 	if (entry_sp > p->sp) {
@@ -731,7 +876,7 @@ int allocator_free(struct pt_regs *ctx)
 	key.addr = arg(&g, cookie, 1);
 	if (!key.addr)
 		return 0;
-	c = live_proc(tgid);
+	c = live_proc(cookie, tgid);
 	if (!c)
 		return 0;
 	/* One lookup decides; a free of a block never seen costs nothing more. */
@@ -748,7 +893,7 @@ int track_enter(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct tm_proc_config *c = live_proc(pid_tgid >> 32);
+	struct tm_proc_config *c = live_proc(cookie, pid_tgid >> 32);
 	struct regs g;
 	__u64 addr;
 
@@ -765,7 +910,7 @@ int untrack_enter(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct tm_proc_config *c = live_proc(tgid);
+	struct tm_proc_config *c = live_proc(cookie, tgid);
 	struct regs g;
 
 	load_regs(ctx, &g);
@@ -791,7 +936,7 @@ int newref_enter(struct pt_regs *ctx)
 	struct regs g;
 	__u64 op, type = 0, flags = 0;
 
-	c = live_proc(key.pid);
+	c = live_proc(cookie, key.pid);
 	if (!c)
 		return 0;
 	load_regs(ctx, &g);
@@ -836,7 +981,7 @@ int freelist_enter(struct pt_regs *ctx)
 	struct freelist_call *r = bpf_map_lookup_elem(&freelist_calls, &pid_tgid);
 	struct freelist_call n = { .sp = ctx->sp, .ts_ns = bpf_ktime_get_ns() };
 
-	if (!live_proc(pid_tgid >> 32))
+	if (!live_proc(bpf_get_attach_cookie(ctx), pid_tgid >> 32))
 		return 0;
 	if (r && r->sp && ctx->sp < r->sp)
 		return 0; /* nested (PyDict_New -> new_dict): the outer call decides */
@@ -858,7 +1003,7 @@ int freelist_exit(struct pt_regs *ctx)
 		return 0; /* a nested call returning, or an entry not recorded */
 	ts = r->ts_ns;
 	r->sp = 0;
-	c = live_proc(key.pid);
+	c = live_proc(bpf_get_attach_cookie(ctx), key.pid);
 	if (!c || !op || bpf_probe_read_user(&type, sizeof(type), (void *)(op + 8)) || !type ||
 	    bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + TM_TP_FLAGS)))
 		return 0;
@@ -876,10 +1021,9 @@ SEC("uprobe")
 int finalize_enter(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct tm_proc_config *c = bpf_map_lookup_elem(&procs, &tgid);
+	struct tm_proc_config *c = proc_of(bpf_get_attach_cookie(ctx), tgid);
 	struct tm_event *e;
 
-	(void)ctx;
 	if (!c || c->finalizing)
 		return 0;
 	c->finalizing = 1;

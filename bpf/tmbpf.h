@@ -30,7 +30,7 @@
 #define TM_OWNER_CSTACK 3
 
 /* Per traced process: everything BPF needs, computed by user space at attach
- * (user/probe/). Keyed by tgid in the `procs` map. Offsets are byte offsets;
+ * (user/probe/). At index mem_slot of the `procs` array. Offsets are byte offsets;
  * TM_NO_OFFSET marks a field that this version does not have. */
 #define TM_NO_OFFSET 0xffffu
 
@@ -51,7 +51,7 @@ struct tm_proc_config {
 	__u16 f_code;              /* f_code / f_executable */
 	__u16 f_lasti;             /* f_lasti (int) / prev_instr / instr_ptr */
 	__u16 f_owner;             /* 3.11+: owner (char); else TM_NO_OFFSET */
-	__u16 f_read_size;         /* bytes to read per frame: covers all fields above */
+	__u16 f_read_size;         /* bytes to read per frame: covers all fields above; < 256 */
 	__u32 max_frames;          /* frames kept per stack, 1..TM_BPF_MAX_FRAMES */
 	__u32 finalizing;          /* set by BPF when Py_FinalizeEx is entered: maps freeze */
 	__u32 mem_slot;            /* index in `traced_memory`, set by the capture session */
@@ -74,8 +74,18 @@ struct tm_proc_config {
 	__u16 ts_interp;           /* PyThreadState.interp; TM_NO_OFFSET: not checked (<=3.11) */
 	__u16 ts_datastack_chunk;  /* 3.11+: PyThreadState.datastack_chunk (the current data-stack
 				    * chunk: frame windows never read below it); else TM_NO_OFFSET */
-	__u16 _pad16[2];
+	__u32 pid;                 /* the tgid this slot traces; 0: slot unused */
+	__u16 ts_status;           /* 3.12+: PyThreadState._status (TM_TS_ACTIVE: current in its
+				    * thread); else TM_NO_OFFSET: no per-thread tstate cache */
+	__u16 _pad16[3];
 };
+
+/* PyThreadState._status (3.12, 3.13): active (bit 4) is set while the
+ * thread state is its thread's current one and cleared when it is swapped
+ * out (the GIL released too); unbound (bit 2) is set when it is deleted
+ * (the deleted current one keeps active set). Current: active, not unbound. */
+#define TM_TS_ACTIVE 0x10u
+#define TM_TS_UNBOUND 0x4u
 
 /* Predicting pymalloc (session uprobes, kernel 6.13+): with the GIL held,
  * pymalloc_alloc(size) returns usedpools[2 * ((size - 1) >> 4)]->freeblock
@@ -142,6 +152,11 @@ enum tm_probe_kind {
 #define TM_COOKIE_KIND(c) ((__u32)((c) & 0xff))
 /* The probed function is pymalloc's malloc or calloc (session programs). */
 #define TM_COOKIE_PYMALLOC (1ull << 24)
+/* The traced process's slot in `procs` (its mem_slot), added to every cookie
+ * at attach: every link is for one process, so BPF finds the process's
+ * config by an array index instead of hashing its tgid. */
+#define TM_COOKIE_WITH_SLOT(slot) ((__u64)(slot) << 32)
+#define TM_COOKIE_SLOT(c) ((__u32)((c) >> 32) & (TM_MAX_PROCS - 1))
 #define TM_COOKIE_REG(c, i) ((__u32)(((c) >> (8 + 4 * (i))) & 0xf))
 
 /* Traced memory of one process (slot cfg.mem_slot of the mmap-able array

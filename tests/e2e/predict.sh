@@ -23,7 +23,13 @@ def churn(n):
 ts = [threading.Thread(target=churn, args=(40000,)) for _ in range(2)]
 for t in ts: t.start()
 churn(60000)
-for t in ts: t.join()'
+for t in ts: t.join()
+# Pools emptied and carved again for other size classes (the pool hints):
+for rnd in range(30):
+    for n in (7, 40, 100, 7, 300, 40):
+        keep = [bytes(n + rnd) for _ in range(3000)]
+        del keep[::2]
+        del keep'
 pys=()
 for v in 3.8 3.9 3.10 3.11 3.12 3.13; do
 	p=$(ls -d "$PYENV_ROOT"/versions/$v.*/bin/python$v 2>/dev/null | head -1)

@@ -4,7 +4,7 @@
 
 #include "tmbpf.h"
 
-_Static_assert(sizeof(struct tm_proc_config) == 112, "tm_proc_config layout");
+_Static_assert(sizeof(struct tm_proc_config) == 120, "tm_proc_config layout");
 _Static_assert(offsetof(struct tm_proc_config, tstate_current_addr) == 8, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, ts_thread_id) == 40, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, max_frames) == 56, "tm_proc_config");

@@ -300,6 +300,16 @@ static void clear_counters(struct tm_capture *c, uint32_t slot)
 	free(zero);
 }
 
+/* procs is an array: a slot no process owns holds pid 0, which no probe's
+ * tgid matches. */
+static void clear_proc_config(struct tm_capture *c, uint32_t slot)
+{
+	struct tm_proc_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	bpf_map_update_elem(bpf_map__fd(c->skel->maps.procs), &slot, &cfg, BPF_ANY);
+}
+
 static uint64_t realtime_ns(void)
 {
 	struct timespec ts;
@@ -313,7 +323,6 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	struct tm_proc_config cfg = t->cfg;
 	struct tm_capture_proc *p;
 	uint32_t slot = 0;
-	__u32 key = (__u32)t->pid;
 	int e;
 
 	if (tm_capture_proc_find(c, t->pid)) {
@@ -347,6 +356,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	cfg.finalizing = 0;
 	cfg.stop_on_finalize = c->opts.stop_on_finalize ? 1 : 0;
 	cfg.mem_slot = slot;
+	cfg.pid = (__u32)t->pid;
 	p->layout = tm_layout_get(t->minor);
 	if (!p->layout) {
 		snprintf(err, errlen, "CPython %d.%d is not supported yet", t->major, t->minor);
@@ -355,7 +365,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	}
 	cfg.co_filename = (__u16)p->layout->co_filename;
 	cfg.co_firstlineno = (__u16)p->layout->co_firstlineno;
-	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.procs), &key, &cfg, BPF_ANY)) {
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.procs), &slot, &cfg, BPF_ANY)) {
 		e = -errno;
 		snprintf(err, errlen, "PID %d: cannot configure the BPF maps: %s", (int)t->pid,
 			 strerror(-e));
@@ -372,7 +382,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	return 0;
 cleanup:
 	proc_detach(p);
-	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.procs), &key);
+	clear_proc_config(c, slot);
 	return e;
 }
 
@@ -408,12 +418,11 @@ static void forget_blocks(struct tm_capture *c, pid_t pid)
 int tm_capture_remove_target(struct tm_capture *c, pid_t pid)
 {
 	struct tm_capture_proc *p = tm_capture_proc_find(c, pid);
-	__u32 key = (__u32)pid;
 
 	if (!p)
 		return -ENOENT;
 	proc_detach(p);
-	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.procs), &key);
+	clear_proc_config(c, p->slot);
 	forget_blocks(c, pid);
 	c->slots_used &= ~(1ull << p->slot);
 	*p = c->procs[--c->nprocs];
@@ -446,12 +455,11 @@ int tm_capture_finalizing(struct tm_capture *c, pid_t pid)
 {
 	struct tm_capture_proc *p = tm_capture_proc_find(c, pid);
 	struct tm_proc_config cfg;
-	__u32 key = (__u32)pid;
 
 	if (!p)
 		return -ENOENT;
 	if (!p->finalizing &&
-	    bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.procs), &key, &cfg) == 0 && cfg.finalizing)
+	    bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.procs), &p->slot, &cfg) == 0 && cfg.finalizing)
 		p->finalizing = 1;
 	return p->finalizing;
 }

@@ -178,6 +178,8 @@ static int batch_attach(struct tm_capture *c, struct tm_capture_proc *p, struct 
 
 			if ((pass == 0) != (ret == 1) || !g->n)
 				continue;
+			for (size_t j = 0; j < g->n; j++)
+				g->cookies[j] |= TM_COOKIE_WITH_SLOT(p->slot);
 			if (c->multi) {
 				int fd = tm_uprobe_multi_link(bpf_program__fd(g->prog), t->elf_path,
 							      g->offsets, g->cookies, (uint32_t)g->n,
@@ -284,7 +286,7 @@ void tm_capture_try_predict(struct tm_capture *c, struct tm_capture_proc *p)
 {
 	struct tm_pymalloc_state st;
 	struct tm_proc_config cfg;
-	uint32_t key = (uint32_t)p->pid;
+	uint32_t key = p->slot;
 	char why[128];
 	int fd = bpf_map__fd(c->skel->maps.procs), e;
 

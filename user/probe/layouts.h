@@ -32,6 +32,7 @@ struct tm_layout {
 	uint32_t ts_frame;               /* frame / cframe / current_frame */
 	uint32_t cframe_current_frame;
 	uint32_t ts_datastack_chunk;     /* 3.11+: _PyStackChunk *datastack_chunk */
+	uint32_t ts_status;              /* 3.12+: _status bit-field word (bit 4: active) */
 	/* frames */
 	uint32_t frame_kind;             /* TM_FRAMES_* */
 	uint32_t f_back, f_code, f_lasti, f_owner, f_read_size;

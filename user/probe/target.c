@@ -614,6 +614,7 @@ static int fill_config(struct probe_ctx *c)
 	cfg->ts_frame = (uint16_t)l->ts_frame;
 	cfg->cframe_current_frame = (uint16_t)l->cframe_current_frame;
 	cfg->ts_datastack_chunk = (uint16_t)l->ts_datastack_chunk;
+	cfg->ts_status = (uint16_t)l->ts_status;
 	cfg->f_back = (uint16_t)l->f_back;
 	cfg->f_code = (uint16_t)l->f_code;
 	cfg->f_lasti = (uint16_t)l->f_lasti;
