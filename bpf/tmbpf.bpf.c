@@ -213,6 +213,15 @@ static __always_inline __u64 ts_u64(const struct scratch *s, __u32 off)
 	return *(const __u64 *)(s->tsbuf + off);
 }
 
+/* Widen [lo, hi) to cover the n bytes at off. */
+static __always_inline void span_add(__u32 *lo, __u32 *hi, __u32 off, __u32 n)
+{
+	if (off < *lo)
+		*lo = off;
+	if (off + n > *hi)
+		*hi = off + n;
+}
+
 /* Read the fields of the thread state ts that BPF uses, in one read of the
  * span from the lowest to the end of the highest (at most TS_SPAN_MAX
  * bytes; a bpf_probe_read_user costs ~23 ns here, whatever it reads up to
@@ -225,19 +234,19 @@ static __always_inline int tstate_read(const struct tm_proc_config *c, struct sc
 {
 	__u32 lo = c->ts_frame, hi = c->ts_frame + 8, len;
 
-	if (active && c->ts_status < lo)
-		lo = c->ts_status;
-	if (c->ts_interp != TM_NO_OFFSET && c->ts_interp < lo)
-		lo = c->ts_interp;
-	if (thread && c->ts_thread_id < lo)
-		lo = c->ts_thread_id;
-	if (thread && c->ts_thread_id + 8 > hi)
-		hi = c->ts_thread_id + 8;
-	if (c->ts_datastack_chunk != TM_NO_OFFSET && c->ts_datastack_chunk + 24 > hi)
-		hi = c->ts_datastack_chunk + 24;
+	if (active)
+		span_add(&lo, &hi, c->ts_status, 8);
+	if (c->ts_interp != TM_NO_OFFSET)
+		span_add(&lo, &hi, c->ts_interp, 8);
+	if (thread)
+		span_add(&lo, &hi, c->ts_thread_id, 8);
+	if (c->ts_datastack_chunk != TM_NO_OFFSET)
+		span_add(&lo, &hi, c->ts_datastack_chunk, 24);
 	len = hi - lo;
 	if (len > TS_SPAN_MAX)
 		return -1;
+	/* The mask keeps a bound on the register the read takes (clang may
+	 * test a copy); with the test above, len <= TS_SPAN_MAX. */
 	barrier_var(len);
 	if (bpf_probe_read_user(s->tsbuf, len & (2 * TS_SPAN_MAX - 1), (const void *)(ts + lo)))
 		return -1;

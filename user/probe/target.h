@@ -91,7 +91,12 @@ struct tm_target {
  *                        owner == TM_OWNER_CSTACK (3.12+ shim frames). Frames
  *                        still in their prologue are left to the symbolizer
  *                        (tm_symbolize_frame returns 1 for them).
- *   f_read_size         bytes to read per frame to cover all offsets above.
+ *   f_read_size         bytes to read per frame to cover all offsets above
+ *                        (< 256: BPF masks it).
+ *   ts_status           3.12+: offset of PyThreadState._status (bit 4 active,
+ *                        bit 2 unbound): BPF keeps a thread's thread state while
+ *                        it stays active and bound; TM_NO_OFFSET otherwise.
+ *   pid                 set by the capture session (the procs slot's owner).
  * A NULL frame pointer ends the walk; a NULL code pointer is a frame that
  * cannot be symbolized (BPF may skip or keep it as code 0 -> "<unknown>"). */
 
