@@ -66,9 +66,8 @@ struct walk {
 	__u32 interp;
 	__u32 err;
 	__u16 f_back, f_code, f_lasti, f_owner;
-	__u64 win_lo, win_hi; /* user addresses that s->window holds (interp only) */
-	__u64 chunk, chunk_end; /* the thread's current data-stack chunk (datastack_chunk,
-				 * datastack_limit), or 0 */
+	__u64 win_lo, win_hi; /* user addresses that s->window holds (interp only); the
+			       * thread's current data-stack chunk is s->tv's */
 };
 
 /* The current thread's PyThreadState, as tstate_view() read it. */
@@ -76,7 +75,8 @@ struct tsview {
 	__u64 ts;        /* 0: none */
 	__u64 frame;     /* the value at ts_frame: the first frame, or 3.11/3.12 the cframe */
 	__u64 interp;    /* at ts_interp, when the config has it */
-	__u64 chunk, chunk_end; /* 3.11+: datastack_chunk, datastack_limit */
+	__u64 chunk, chunk_end; /* 3.11+: datastack_chunk, datastack_limit (0: none; frame
+				 * windows never read below the chunk) */
 };
 
 struct scratch {
@@ -303,8 +303,7 @@ static __always_inline void tstate_view(const struct tm_proc_config *c, struct s
 		if (ts && tstate_read(c, s, ts, 0, 0) == 0)
 			goto found;
 	}
-none:
-	__builtin_memset(&s->tv, 0, sizeof(s->tv));
+none: /* s->tv is still zero: tstate_read fills it only on success */
 	return;
 found:
 	if (p)
@@ -340,8 +339,8 @@ static __always_inline const __u8 *frame_bytes(struct scratch *s, struct walk *w
 			__u64 end = addr + size, lo = end - WINDOW;
 			__u64 len = WINDOW;
 
-			if (addr >= w->chunk && end <= w->chunk_end) {
-				lo = end - w->chunk > CHUNK_WINDOW ? end - CHUNK_WINDOW : w->chunk;
+			if (addr >= s->tv.chunk && end <= s->tv.chunk_end) {
+				lo = end - s->tv.chunk > CHUNK_WINDOW ? end - CHUNK_WINDOW : s->tv.chunk;
 				len = end - lo;
 			} else if (w->f_owner != TM_NO_OFFSET) {
 				/* Outside the chunk: a generator's frame (in its
@@ -499,8 +498,6 @@ static __always_inline __u64 capture_stack(const struct tm_proc_config *c, __u32
 		frame = s->tv.frame;
 		if (frame && c->cframe_current_frame != TM_NO_OFFSET)
 			frame = read_u64(frame + c->cframe_current_frame);
-		w->chunk = s->tv.chunk;
-		w->chunk_end = s->tv.chunk_end;
 	}
 	w->frame = frame;
 	w->hash = 0xcbf29ce484222325ULL;
@@ -682,10 +679,9 @@ struct pool_head {
 
 /* Per CPU, per traced process and size class: the pool that was first in
  * usedpools for it last time. Only a hint: pool_is_first() proves it. */
-#define PYMALLOC_CLASSES 32
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TM_MAX_PROCS * PYMALLOC_CLASSES);
+	__uint(max_entries, TM_MAX_PROCS * TM_PYMALLOC_CLASSES);
 	__type(key, __u32);
 	__type(value, __u64);
 } pool_hints SEC(".maps");
@@ -729,7 +725,7 @@ static __always_inline __u64 predict_pymalloc(const struct tm_proc_config *c, __
 		if (!s->tv.ts || s->tv.interp != c->main_interp)
 			return 0;
 	}
-	key = c->mem_slot * PYMALLOC_CLASSES + (cls & (PYMALLOC_CLASSES - 1));
+	key = c->mem_slot * TM_PYMALLOC_CLASSES + (cls & (TM_PYMALLOC_CLASSES - 1));
 	hint = bpf_map_lookup_elem(&pool_hints, &key);
 	if (hint && *hint && bpf_probe_read_user(&h, sizeof(h), (const void *)*hint) == 0 &&
 	    pool_is_first(c, &h, cls))

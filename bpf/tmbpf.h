@@ -80,6 +80,9 @@ struct tm_proc_config {
 	__u16 _pad16[3];
 };
 
+/* pymalloc size classes (512 / 16 bytes): pool hints per process (pool_hints). */
+#define TM_PYMALLOC_CLASSES 32
+
 /* PyThreadState._status (3.12, 3.13): active (bit 4) is set while the
  * thread state is its thread's current one and cleared when it is swapped
  * out (the GIL released too); unbound (bit 2) is set when it is deleted

@@ -281,9 +281,9 @@ void tm_capture_free(struct tm_capture *c)
 }
 
 /* A reused slot starts from zero. */
-static void clear_counters(struct tm_capture *c, uint32_t slot)
+/* Zero entries [first, first + n) of a per-CPU array of u64. */
+static void clear_percpu_u64(int fd, uint32_t first, uint32_t n)
 {
-	int fd = bpf_map__fd(c->skel->maps.counters);
 	int ncpu = libbpf_num_possible_cpus();
 	uint64_t *zero;
 
@@ -292,12 +292,18 @@ static void clear_counters(struct tm_capture *c, uint32_t slot)
 	zero = calloc((size_t)ncpu, sizeof(*zero));
 	if (!zero)
 		return;
-	for (__u32 k = 0; k < TM_CNT_MAX; k++) {
-		__u32 idx = slot * TM_CNT_MAX + k;
-
+	for (__u32 idx = first; idx < first + n; idx++)
 		bpf_map_update_elem(fd, &idx, zero, BPF_ANY);
-	}
 	free(zero);
+}
+
+/* A slot's per-CPU state starts empty: its counters, and its pool hints (a
+ * previous owner's pool addresses mean nothing in this process). */
+static void clear_slot_percpu(struct tm_capture *c, uint32_t slot)
+{
+	clear_percpu_u64(bpf_map__fd(c->skel->maps.counters), slot * TM_CNT_MAX, TM_CNT_MAX);
+	clear_percpu_u64(bpf_map__fd(c->skel->maps.pool_hints), slot * TM_PYMALLOC_CLASSES,
+			 TM_PYMALLOC_CLASSES);
 }
 
 /* procs is an array: a slot no process owns holds pid 0, which no probe's
@@ -340,7 +346,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	memset(p, 0, sizeof(*p));
 	p->slot = slot;
 	memset(&c->mem[slot], 0, sizeof(c->mem[slot]));
-	clear_counters(c, slot);
+	clear_slot_percpu(c, slot);
 	p->pid = t->pid;
 	p->t = t;
 	p->start_ns = realtime_ns();

@@ -35,14 +35,26 @@ _Static_assert(offsetof(struct link_create_uprobe_multi, path) == 16, "uprobe_mu
 _Static_assert(offsetof(struct link_create_uprobe_multi, cnt) == 48, "uprobe_multi.cnt");
 _Static_assert(offsetof(struct link_create_uprobe_multi, pid) == 56, "uprobe_multi.pid");
 
-static unsigned lookup_attach_type(const char *name)
-{
-	struct btf *btf = btf__load_vmlinux_btf();
-	unsigned found = 0;
+/* enum bpf_attach_type values of the running kernel, 0 where it has none
+ * (libbpf 1.1's headers predate them): both found in one pass over the
+ * vmlinux BTF, whose loading costs tens of ms, once per process. */
+enum { AT_MULTI, AT_SESSION, AT_N };
+static const char *const attach_type_names[AT_N] = { "BPF_TRACE_UPROBE_MULTI",
+						     "BPF_TRACE_UPROBE_SESSION" };
 
+static const unsigned *attach_types(void)
+{
+	static unsigned type[AT_N];
+	static int looked;
+	struct btf *btf;
+
+	if (looked)
+		return type;
+	looked = 1;
+	btf = btf__load_vmlinux_btf();
 	if (!btf)
-		return 0;
-	for (uint32_t id = 1; id < btf__type_cnt(btf) && !found; id++) {
+		return type;
+	for (uint32_t id = 1; id < btf__type_cnt(btf); id++) {
 		const struct btf_type *t = btf__type_by_id(btf, id);
 		const struct btf_enum *e;
 
@@ -50,35 +62,22 @@ static unsigned lookup_attach_type(const char *name)
 			continue;
 		e = btf_enum(t);
 		for (uint16_t i = 0; i < btf_vlen(t); i++)
-			if (strcmp(btf__name_by_offset(btf, e[i].name_off), name) == 0)
-				found = (unsigned)e[i].val;
+			for (int k = 0; k < AT_N; k++)
+				if (strcmp(btf__name_by_offset(btf, e[i].name_off), attach_type_names[k]) == 0)
+					type[k] = (unsigned)e[i].val;
 	}
 	btf__free(btf);
-	return found;
+	return type;
 }
 
 unsigned tm_uprobe_multi_attach_type(void)
 {
-	static int looked;
-	static unsigned type;
-
-	if (!looked) {
-		type = lookup_attach_type("BPF_TRACE_UPROBE_MULTI");
-		looked = 1;
-	}
-	return type;
+	return attach_types()[AT_MULTI];
 }
 
 unsigned tm_uprobe_session_attach_type(void)
 {
-	static int looked;
-	static unsigned type;
-
-	if (!looked) {
-		type = lookup_attach_type("BPF_TRACE_UPROBE_SESSION");
-		looked = 1;
-	}
-	return type;
+	return attach_types()[AT_SESSION];
 }
 
 int tm_uprobe_multi_link(int prog_fd, const char *path, const uint64_t *offsets,
