@@ -1,12 +1,19 @@
-# tmbpf build. Sources are found by folder, so adding a .c file needs no edit here:
-#   user/core/*.c   -> build/libtmcore.a  (plain C + zlib: the tracemalloc model and file formats)
-#   user/probe/*.c  -> build/libtmprobe.a (libbpf, libelf: attaching to a live CPython)
+# tmbpf build. Sources are found by folder, so adding a .c file needs no edit here.
+# One static library per layer of user/, each linking only the layers below it
+# (tests/check_layers.sh keeps the includes pointing down):
+#   user/core/      -> build/libtm_core.a      the tracemalloc model and file formats (libc, zlib)
+#   user/placement/ -> build/libtm_placement.a ELF files and machine code, no process (libelf)
+#   user/target/    -> build/libtm_target.a    reading a live CPython, never writing it
+#   user/patch/     -> build/libtm_patch.a     the only code that writes into a target
+#   user/capture/   -> build/libtm_capture.a   libbpf and the skeleton: the capture session
 #   user/cli/*.c    -> ./tmbpf
 #   bpf/*.bpf.c     -> build/bpf/*.skel.h (clang -target bpf, bpftool gen object/skeleton)
-#   tests/unit/test_core_*.c -> build/tests/test_core_* (libtmcore.a only); other test_*.c link everything
+#   tests/unit/test_<layer>_*.c -> build/tests/test_<layer>_* (that layer and those below; no root)
+#   tests/integration/test_*.c  -> build/integration/test_* (everything; root and real CPythons)
 #   tests/fuzz/fuzz_*.c -> build/fuzz/fuzz_* (clang -fsanitize=fuzzer,address,undefined)
 
 OUT      ?= build
+.DEFAULT_GOAL := all
 CC       ?= cc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
@@ -19,38 +26,47 @@ LDLIBS   += -lbpf -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ivmlinux -Ibpf -Wall -Wno-unused-function
 
-CORE_SRCS  := $(wildcard user/core/*.c)
-PROBE_SRCS := $(wildcard user/probe/*.c)
+# Layers, lowest first; each links the ones below it (LIBS_<layer>, top first).
+LAYERS           := core placement target patch capture
+LIBS_core        := $(OUT)/libtm_core.a
+LIBS_placement   := $(OUT)/libtm_placement.a $(LIBS_core)
+LIBS_target      := $(OUT)/libtm_target.a $(LIBS_placement)
+LIBS_patch       := $(OUT)/libtm_patch.a $(LIBS_target)
+LIBS_capture     := $(OUT)/libtm_capture.a $(LIBS_patch)
+
+define layer_rules
+$(1)_SRCS := $$(wildcard user/$(1)/*.c)
+$(1)_OBJS := $$($(1)_SRCS:%.c=$$(OUT)/%.o)
+$$(OUT)/libtm_$(1).a: $$($(1)_OBJS)
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rules,$(l))))
+
 CLI_SRCS   := $(wildcard user/cli/*.c)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 
-CORE_OBJS  := $(CORE_SRCS:%.c=$(OUT)/%.o)
-PROBE_OBJS := $(PROBE_SRCS:%.c=$(OUT)/%.o)
 CLI_OBJS   := $(CLI_SRCS:%.c=$(OUT)/%.o)
 SKELS      := $(BPF_SRCS:bpf/%.bpf.c=$(OUT)/bpf/%.skel.h)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(OUT)/tests/%)
+INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(OUT)/integration/%)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(OUT)/fuzz/%)
+ALL_LIBS   := $(LIBS_capture)
 
-.PHONY: all clean test unit fuzz bench demo check-core-purity
+.PHONY: all clean test unit integration fuzz bench demo asan install check-layers
 .DELETE_ON_ERROR:
 
-all: tmbpf
+TMBPF_BIN ?= tmbpf
+all: $(TMBPF_BIN)
 
-tmbpf: $(CLI_OBJS) $(OUT)/libtmprobe.a $(OUT)/libtmcore.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(OUT)/libtmprobe.a $(OUT)/libtmcore.a $(LDLIBS)
+$(TMBPF_BIN): $(CLI_OBJS) $(ALL_LIBS)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(ALL_LIBS) $(LDLIBS)
 
-$(OUT)/libtmcore.a: $(CORE_OBJS)
-	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
-
-$(OUT)/libtmprobe.a: $(PROBE_OBJS)
-	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
-
-# Probe and CLI sources may include generated skeletons.
-$(PROBE_OBJS) $(CLI_OBJS): | $(SKELS)
+# Capture and CLI sources include the generated skeleton.
+$(capture_OBJS) $(CLI_OBJS): | $(SKELS)
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(@D)
@@ -68,30 +84,43 @@ $(SKELS:%.skel.h=%.bpf.o): $(OUT)/bpf/%.bpf.o: $(OUT)/bpf/%.tmp.bpf.o
 $(OUT)/bpf/%.skel.h: $(OUT)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
-# test_core_*: the snapshot library alone (no libbpf); test_probe_* and others: everything.
-$(OUT)/tests/test_core_%: tests/unit/test_core_%.c $(OUT)/libtmcore.a
+# tests/unit/test_<layer>_<what>.c links that layer and the ones below it.
+unit_layer = $(word 2,$(subst _, ,$(notdir $(1))))
+.SECONDEXPANSION:
+$(OUT)/tests/%: tests/unit/%.c $$(LIBS_$$(call unit_layer,$$*))
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(OUT)/libtmcore.a -lz -lm
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIBS_$(call unit_layer,$*)) $(LDLIBS)
 
-$(OUT)/tests/%: tests/unit/%.c $(OUT)/libtmprobe.a $(OUT)/libtmcore.a
+$(OUT)/integration/%: tests/integration/%.c $(ALL_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(OUT)/libtmprobe.a $(OUT)/libtmcore.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(ALL_LIBS) $(LDLIBS)
 
 unit: $(UNIT_BINS)
 	@tests/run_unit.sh $(UNIT_BINS)
 
-# The snapshot library must never depend on BPF, libbpf or the kernel.
-check-core-purity:
-	@tests/check_core_purity.sh
+integration: all $(INTEG_BINS)
 
-test: all unit
+check-layers:
+	@tests/check_layers.sh
+
+test: all unit $(INTEG_BINS)
 	PYENV_ROOT=$(PYENV_ROOT) tests/run_all.sh
+
+# ASan + UBSan build (its own output folder) of everything, then the tests
+# that need no root: unit tests of core, placement and target, the
+# differential and format suites through the sanitized ./tmbpf.
+ASAN_OUT   := $(OUT)/asan
+ASAN_FLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+asan:
+	$(MAKE) --no-print-directory OUT=$(ASAN_OUT) CFLAGS="$(ASAN_FLAGS)" TMBPF_BIN=$(ASAN_OUT)/tmbpf \
+		$(ASAN_OUT)/tmbpf $(filter $(OUT)/tests/test_core_% $(OUT)/tests/test_placement_% $(OUT)/tests/test_target_%,$(UNIT_BINS:$(OUT)/%=$(ASAN_OUT)/%))
+	tests/run_asan.sh $(ASAN_OUT)
 
 # Fuzzers: libFuzzer + ASan + UBSan over the core library rebuilt with the same flags.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iuser -D_GNU_SOURCE
-$(OUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS)
+$(OUT)/fuzz/%: tests/fuzz/%.c $(core_SRCS)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) -lz -lm
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(core_SRCS) -lz -lm
 
 FUZZ_RUNS ?= 1000000
 fuzz: $(FUZZ_BINS)

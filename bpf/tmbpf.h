@@ -191,24 +191,14 @@ struct tm_block {
 };
 
 /* Drop and event counters (per-CPU array `counters`), per process: slot
- * cfg.mem_slot * TM_CNT_MAX + counter. */
+ * cfg.mem_slot * TM_CNT_MAX + counter. Names, meanings and remedies:
+ * tmbpf_counters.h, the one table of them. */
+#include "tmbpf_counters.h"
+
 enum tm_counter {
-	TM_CNT_ALLOCS = 0,       /* allocations recorded */
-	TM_CNT_FREES,            /* frees that removed a live block */
-	TM_CNT_FREE_UNKNOWN,     /* frees of blocks tmbpf never saw (allocated before attach) */
-	TM_CNT_NESTED,           /* nested events skipped (raw under pymalloc, inside realloc) */
-	TM_CNT_DROP_BLOCKS_FULL, /* live_blocks map full: allocation lost */
-	TM_CNT_DROP_STACKS_FULL, /* stacks map full: block kept with stack_id 0 */
-	TM_CNT_DROP_FRAME_READ,  /* a frame could not be read: stack truncated */
-	TM_CNT_DROP_NO_RETURN,   /* an entry's return was never seen (stale pending record) */
-	TM_CNT_DROP_PENDING_FULL,/* per-thread pending map full */
-	TM_CNT_NO_TSTATE,        /* no Python thread state: stack <unknown> (as tracemalloc) */
-	TM_CNT_FROZEN,           /* events ignored after Py_FinalizeEx (maps frozen) */
-	TM_CNT_REPLACED,         /* allocation at an address still live (its free was missed) */
-	TM_CNT_EVENTS_LOST,      /* ring buffer full: a new stack is symbolized late (at snapshot) */
-	TM_CNT_NEWREF,           /* objects reused from a free list: traceback updated, as tracemalloc */
-	TM_CNT_PREDICTED,        /* pymalloc allocations recorded at entry (no return probe) */
-	TM_CNT_PREDICT_WRONG,    /* TM_PREDICT_CHECK: a prediction the return contradicted */
+#define TM_COUNTER_ENUM(e, name, loss, what, remedy) TM_CNT_##e,
+	TM_COUNTERS(TM_COUNTER_ENUM)
+#undef TM_COUNTER_ENUM
 	TM_CNT_MAX,
 };
 

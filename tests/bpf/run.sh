@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # BPF component suite (root): tmbpf's probes leave nothing behind.
-# A capture session (build/tests/test_probe_capture --hold PID) attaches to a
+# A capture session (build/integration/test_capture_session --hold PID) attaches to a
 # CPython that keeps allocating in a thread; then it exits normally, or is
 # SIGKILLed, while calls are in flight. Afterwards none of
 # its BPF programs or links may remain, the target's code must be back to the
@@ -8,7 +8,7 @@
 # be left, and the target must go on and exit 0.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-bin=build/tests/test_probe_capture
+bin=build/integration/test_capture_session
 root=${PYENV_ROOT:-$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")}
 py=$(ls "$root"/versions/3.12.*/bin/python3.12 "$root"/versions/3.*/bin/python3.1[0-9] 2>/dev/null | head -1)
 tmp=$(mktemp -d /tmp/tmbpf_bpf.XXXXXX)
@@ -20,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 for need in "$bin" "$py"; do
 	if [ ! -x "$need" ]; then
-		echo "not ok - bpf: missing $need (make build/tests/test_probe_capture; pyenv CPython)"
+		echo "not ok - bpf: missing $need (make build/integration/test_capture_session; pyenv CPython)"
 		exit 0
 	fi
 done

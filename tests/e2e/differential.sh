@@ -8,7 +8,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
 progs=$top/tests/e2e/programs
-work=$(mktemp -d /tmp/tmbpf-e2e.XXXXXX)
+work=$(mktemp -d ${TMPDIR:-/tmp}/tmbpf-e2e.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 TIMEOUT=${TIMEOUT:-60}
 PYENV_ROOT=${PYENV_ROOT:-$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")}
@@ -39,6 +39,10 @@ else
 fi
 
 programs=${E2E_PROGRAMS:-$(cd "$progs" && ls *.py | grep -v tm_oracle.py)}
+# Helpers of the programs, built once into the run's own directory.
+export TM_CTHREADS_LIB=$work/cthreads_loop.so
+cc -shared -fPIC -O2 -pthread -o "$TM_CTHREADS_LIB" "$progs/cthreads_loop.c" ||
+	echo "not ok - e2e: cannot build $progs/cthreads_loop.c"
 for py in "${interpreters[@]}"; do
 	ver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 	tag="python$ver"

@@ -31,9 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "probe/devirt.h"
-#include "probe/probe_point.h"
-#include "probe/redirect.h"
+#include "placement/devirt.h"
+#include "placement/probe_point.h"
+#include "patch/redirect.h"
 
 struct file {
 	const uint8_t *p;
@@ -232,7 +232,7 @@ static int setup(pid_t pid, struct tm_target *t, struct tm_devirt *dv)
 
 	if (target_for(pid, t))
 		return -1;
-	err = tm_devirt_scan(t, dv);
+	err = tm_devirt_scan(t->elf_path, t->load_bias, t->alloc, dv);
 	if (err) {
 		fprintf(stderr, "driver: scan %s: %s\n", t->elf_path, strerror(-err));
 		return -1;

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "probe/devirt.h"
-#include "probe/redirect.h"
-#include "probe/target.h"
+#include "placement/devirt.h"
+#include "patch/redirect.h"
+#include "target/target.h"
 
 static int same(const struct tm_target *a, const struct tm_allocator *b)
 {
@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 	}
 	rc = tm_target_open(atoi(argv[2]), &t, err, sizeof(err));
 	if (!rc)
-		rc = tm_devirt_scan(&t, &d);
+		rc = tm_devirt_scan(t.elf_path, t.load_bias, t.alloc, &d);
 	if (rc) {
 		printf("open/scan: %s\n", err);
 		return 1;

@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "cli/live_render.h"
 #include "cli/live_session.h"
-#include "probe/launch.h"
+#include "patch/launch.h"
 
 static int child_exit_code(int status)
 {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/format.h"
+#include "core/log.h"
 
 volatile sig_atomic_t live_stop_requested;
 volatile sig_atomic_t live_snapshot_requested;
@@ -50,6 +51,10 @@ void live_opts_init(struct live_opts *o)
 	o->capture.max_stacks = 1u << 18;
 	o->interval_s = 5;
 	o->capture.redirect = 1;
+	/* Capture variants for tests and comparisons (DEVELOPERS.md). */
+	o->capture.perf_links = getenv("TMBPF_PERF_LINKS") != NULL;
+	o->capture.no_predict = getenv("TMBPF_NO_PREDICT") != NULL;
+	o->capture.check_prediction = getenv("TMBPF_CHECK_PREDICTION") != NULL;
 }
 
 static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -90,7 +95,8 @@ int live_parse_option(struct live_opts *o, int argc, char **argv, int *i)
 	uint32_t n;
 
 	if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-		o->capture.verbose++;
+		o->verbose++;
+		tm_log_set_level(o->verbose > 1 ? TM_LOG_TRACE : TM_LOG_DEBUG);
 		return 1;
 	}
 	if (!strcmp(a, "--reset-peak")) {
@@ -234,17 +240,6 @@ int live_numbered_path(const char *path, unsigned n, char *buf, size_t len)
 	return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
 }
 
-static const char *const counter_remedy[TM_CNT_MAX] = {
-	[TM_CNT_DROP_BLOCKS_FULL] = "raise --max-blocks",
-	[TM_CNT_DROP_STACKS_FULL] = "raise --max-stacks",
-	[TM_CNT_DROP_FRAME_READ] = "frames were paged out or changing; tracebacks are shortened",
-	[TM_CNT_DROP_NO_RETURN] = "calls in flight at attach or detach",
-	[TM_CNT_DROP_PENDING_FULL] = "too many threads allocating at once",
-	[TM_CNT_REPLACED] = "a free went unseen (an unprobed path): that block's bytes were over-counted until reuse",
-	[TM_CNT_EVENTS_LOST] = "new stacks were symbolized late: some frames may show <unknown>",
-	[TM_CNT_PREDICT_WRONG] = "a pymalloc prediction was wrong (a tmbpf bug); TMBPF_NO_PREDICT=1 turns prediction off",
-};
-
 static uint64_t total_drops(const struct tm_capture_stats *st)
 {
 	uint64_t n = 0;
@@ -290,9 +285,9 @@ void live_print_drops(struct live_session *s, FILE *out)
 			continue;
 		fprintf(out, "tmbpf: dropped %llu events (%s): %s\n",
 			(unsigned long long)st.counters[i], tm_counter_name(i),
-			counter_remedy[i] ? counter_remedy[i] : "");
+			tm_counter_remedy(i));
 	}
-	if (s->opts->capture.verbose) {
+	if (s->opts->verbose) {
 		for (int i = 0; i < TM_CNT_MAX; i++)
 			fprintf(out, "tmbpf: counter %s = %llu\n", tm_counter_name(i),
 				(unsigned long long)st.counters[i]);

@@ -9,8 +9,8 @@
 #include <sys/types.h>
 
 #include "core/snapshot_io.h"
-#include "probe/capture.h"
-#include "probe/target.h"
+#include "capture/capture.h"
+#include "target/target.h"
 
 struct live_opts {
 	pid_t pid;
@@ -21,6 +21,7 @@ struct live_opts {
 	double duration_s;       /* snapshot: stop after (0: until Ctrl-C / exit) */
 	double every_s;          /* snapshot: periodic files */
 	int reset_peak;          /* reset the peak after each report */
+	int verbose;             /* -v: probe placement and every counter; -vv: libbpf too */
 };
 
 struct live_session {

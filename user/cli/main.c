@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "core/log.h"
 
 struct command {
 	const char *name;
@@ -40,8 +41,16 @@ static void usage(FILE *out)
 		     "  -v                probe placement, coverage and every counter on stderr\n");
 }
 
+/* Every library diagnostic is one line on stderr. */
+static void log_to_stderr(enum tm_log_level level, const char *line)
+{
+	(void)level;
+	fprintf(stderr, "tmbpf: %s\n", line);
+}
+
 int main(int argc, char **argv)
 {
+	tm_log_set(log_to_stderr);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

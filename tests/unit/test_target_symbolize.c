@@ -1,0 +1,308 @@
+/* tm_symbolize_frame over objects laid out in this process's own memory
+ * exactly as each CPython version lays them out (offsets from layouts.h), so
+ * the cases a live interpreter rarely shows can be forced: address reuse,
+ * strings of every kind (incl. lone surrogates), non-compact strings, frames
+ * in their prologue, non-code objects. The symbolizer reads them through
+ * tm_target_read(getpid(), ...), the same path as for a real target. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "target/layouts.h"
+#include "target/symbolize.h"
+#include "target/target.h"
+
+static uint64_t fake_type[4], fake_none[4];
+
+struct fake {
+	_Alignas(16) uint8_t code[0x200];
+	_Alignas(16) uint8_t name1[0x100];
+	_Alignas(16) uint8_t name2[0x100];
+	_Alignas(16) uint8_t lines[0x80];
+	_Alignas(16) uint8_t bytecode[0x40]; /* <=3.10 co_code: 12 bytes */
+};
+
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* A compact str holding n code points of the given kind (1, 2, 4). */
+static void make_str(const struct tm_layout *l, uint8_t *obj, int kind, const uint32_t *cps, size_t n,
+		     int compact)
+{
+	int ascii = kind == 1;
+
+	for (size_t i = 0; i < n; i++)
+		if (cps[i] > 0x7f)
+			ascii = 0;
+	memset(obj, 0, 0x100);
+	put64(obj + TM_PY_OB_TYPE, (uint64_t)(uintptr_t)&fake_type);
+	put64(obj + TM_PY_STR_LENGTH, n);
+	put32(obj + TM_PY_STR_STATE, (uint32_t)(kind << 2 | (compact ? 1 << 5 : 0) | (ascii ? 1 << 6 : 0)));
+	uint8_t *data = obj + (ascii ? l->ascii_data : l->compact_data);
+	for (size_t i = 0; i < n; i++) {
+		if (kind == 1)
+			data[i] = (uint8_t)cps[i];
+		else if (kind == 2) {
+			data[2 * i] = (uint8_t)cps[i];
+			data[2 * i + 1] = (uint8_t)(cps[i] >> 8);
+		} else
+			put32(data + 4 * i, cps[i]);
+	}
+}
+
+static void make_ascii(const struct tm_layout *l, uint8_t *obj, const char *s)
+{
+	uint32_t cps[64];
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n; i++)
+		cps[i] = (uint8_t)s[i];
+	make_str(l, obj, 1, cps, n, 1);
+}
+
+/* Line table giving firstlineno for bytes [0,4), +1 for [4,8), +2 for [8,12). */
+static void make_lines(const struct tm_layout *l, uint8_t *obj)
+{
+	static const uint8_t lnotab[] = { 4, 1, 4, 1 };
+	static const uint8_t lt310[] = { 4, 0, 4, 1, 4, 1 };
+	static const uint8_t loc[] = { 0x80 | (10 << 3) | 1, 0, 1, 0x80 | (11 << 3) | 1, 0, 1,
+				       0x80 | (11 << 3) | 1, 0, 1 };
+	const uint8_t *t = l->lines_kind == TM_LINES_LNOTAB ? lnotab
+			   : l->lines_kind == TM_LINES_LINETABLE310 ? lt310 : loc;
+	size_t n = l->lines_kind == TM_LINES_LNOTAB ? sizeof(lnotab)
+		   : l->lines_kind == TM_LINES_LINETABLE310 ? sizeof(lt310) : sizeof(loc);
+
+	memset(obj, 0, 0x80);
+	put64(obj, 1); /* ob_refcnt: alive */
+	put64(obj + TM_PY_OB_TYPE, 1);
+	put64(obj + TM_PY_BYTES_SIZE, n);
+	memcpy(obj + TM_PY_BYTES_DATA, t, n);
+}
+
+static void make_code(const struct tm_layout *l, struct fake *f, uint8_t *name, int first)
+{
+	memset(f->code, 0, sizeof(f->code));
+	put64(f->code, 1); /* ob_refcnt: alive */
+	put64(f->code + TM_PY_OB_TYPE, (uint64_t)(uintptr_t)&fake_type);
+	put64(f->code + l->co_filename, (uint64_t)(uintptr_t)name);
+	put64(f->code + l->co_lines, (uint64_t)(uintptr_t)f->lines);
+	put32(f->code + l->co_firstlineno, (uint32_t)first);
+	if (l->co_firsttraceable != TM_NO_OFFSET)
+		put32(f->code + l->co_firsttraceable, 0);
+	/* 12 bytes of bytecode: inline (3.11+, Py_SIZE in code units) or co_code. */
+	if (l->co_code == TM_NO_OFFSET) {
+		put64(f->code + TM_PY_VAR_SIZE, 6);
+	} else {
+		memset(f->bytecode, 0, sizeof(f->bytecode));
+		put64(f->bytecode, 1);
+		put64(f->bytecode + TM_PY_BYTES_SIZE, 12);
+		put64(f->code + l->co_code, (uint64_t)(uintptr_t)f->bytecode);
+	}
+}
+
+/* The raw lasti BPF would store for byte offset addr into the code. */
+static uint64_t raw_lasti(const struct tm_layout *l, const struct fake *f, int64_t addr)
+{
+	if (l->frame_kind == TM_FRAMES_INTERP)
+		return (uint64_t)(uintptr_t)f->code + l->co_code_adaptive + (uint64_t)addr;
+	if (l->lines_kind == TM_LINES_LINETABLE310)
+		return (uint32_t)(int32_t)(addr / 2);
+	return (uint32_t)(int32_t)addr;
+}
+
+/* Code objects die before the snapshot that names them (a module's code
+ * object is freed when the module returns). Freed memory holds a free-list
+ * pointer (or NULL) in ob_refcnt, glibc's tcache key in ob_type, or still the
+ * old fields with a line table that was freed and reused. */
+static void test_dead_code(const struct tm_layout *l, struct fake *f, struct tm_symbolizer *s, int minor)
+{
+	uint64_t code = (uint64_t)(uintptr_t)f->code;
+	const char *fn;
+	uint32_t line;
+	int rc;
+
+	tm_symbolizer_begin_pass(s);
+	make_ascii(l, f->name1, "/app/main.py");
+	make_lines(l, f->lines);
+	make_code(l, f, f->name1, 20);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && line == 21, "3.%d: live module code -> line 21 (got %u)", minor, line);
+
+	/* pymalloc frees it (NULL next pointer), its line table is reused. */
+	tm_symbolizer_begin_pass(s);
+	put64(f->code, 0);
+	memset(f->lines + TM_PY_BYTES_DATA, 0x7f, 8);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/app/main.py") && line == 21,
+	      "3.%d: freed code object (fields intact) keeps the line read alive (%s:%u)", minor, fn, line);
+	/* glibc: free-list pointer in ob_refcnt, tcache key in ob_type. */
+	tm_symbolizer_begin_pass(s);
+	put64(f->code, 0x55aa00001230ull);
+	put64(f->code + TM_PY_OB_TYPE, 0x1d2c3b4a59687766ull);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/app/main.py") && line == 21,
+	      "3.%d: freed code object (memory reused) keeps the entry read alive (%s:%u)", minor, fn, line);
+
+	/* Never read while alive: <unknown>, not decoded from freed memory. */
+	tm_symbolizer_flush(s);
+	make_lines(l, f->lines);
+	make_code(l, f, f->name1, 20);
+	put64(f->code, 0x55aa00001230ull);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == -ENOENT && !strcmp(fn, "<unknown>") && line == 0,
+	      "3.%d: code object dead before its first read -> <unknown>:0", minor);
+	/* Alive, but its line table freed (being torn down): file known, line 0. */
+	tm_symbolizer_flush(s);
+	make_code(l, f, f->name1, 20);
+	put64(f->lines, 0);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/app/main.py") && line == 0,
+	      "3.%d: freed line table -> line 0 (got %u)", minor, line);
+	/* Its address reused by another live code object: read again. */
+	tm_symbolizer_begin_pass(s);
+	make_lines(l, f->lines);
+	make_ascii(l, f->name2, "/app/other.py");
+	make_code(l, f, f->name2, 50);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/app/other.py") && line == 51,
+	      "3.%d: address reused by a live code object -> read again (%s:%u)", minor, fn, line);
+	/* Reused within one pass by a larger code object: a position past the
+	 * size checked earlier in the pass makes the symbolizer look again. */
+	tm_symbolizer_begin_pass(s);
+	tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	make_code(l, f, f->name1, 60);
+	if (l->co_code == TM_NO_OFFSET)
+		put64(f->code + TM_PY_VAR_SIZE, 8);
+	else
+		put64(f->bytecode + TM_PY_BYTES_SIZE, 16);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 12), &fn, &line);
+	/* The fake line table ends at 12: lnotab keeps its last line, 3.10+ none. */
+	CHECK(rc == 0 && !strcmp(fn, "/app/main.py") &&
+	      line == (l->lines_kind == TM_LINES_LNOTAB ? 62u : 0u),
+	      "3.%d: reused within a pass, position past the old size -> read again (%s:%u)", minor,
+	      fn, line);
+	tm_symbolizer_begin_pass(s);
+}
+
+static void test_version(int minor)
+{
+	const struct tm_layout *l = tm_layout_get(minor);
+	struct tm_target t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct tm_symbolizer *s;
+	const char *fn;
+	uint32_t line;
+	uint64_t code;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	t.pid = getpid();
+	t.major = 3;
+	t.minor = minor;
+	t.code_type_addr = (uint64_t)(uintptr_t)&fake_type;
+	t.none_addr = minor >= 13 ? (uint64_t)(uintptr_t)&fake_none : 0;
+	s = tm_symbolizer_new(&t);
+	if (!s || !f || !l) {
+		CHECK(0, "3.%d: symbolizer setup", minor);
+		goto cleanup;
+	}
+	code = (uint64_t)(uintptr_t)f->code;
+	make_ascii(l, f->name1, "/srv/app/cache.py");
+	make_lines(l, f->lines);
+	make_code(l, f, f->name1, 40);
+
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/srv/app/cache.py") && line == 41, "3.%d: ascii name, line 41 (%s:%u)",
+	      minor, fn, line);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 10), &fn, &line);
+	CHECK(rc == 0 && line == 42, "3.%d: offset 10 -> line 42 (got %u)", minor, line);
+	/* Past the bytecode: BPF saw another code object at this address. */
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 12), &fn, &line);
+	CHECK(rc == -ENOENT && !strcmp(fn, "<unknown>") && line == 0,
+	      "3.%d: position past the bytecode -> <unknown>:0 (%s:%u)", minor, fn, line);
+	/* Not started: f_lasti -1 (<=3.10) gives co_firstlineno; a 3.11+ prev_instr
+	 * before the code is an incomplete frame, skipped (1) as tracemalloc does. */
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, -2), &fn, &line);
+	if (l->frame_kind == TM_FRAMES_OBJECT)
+		CHECK(rc == 0 && line == 40, "3.%d: not started -> co_firstlineno (got %u)", minor, line);
+	else
+		CHECK(rc == 1, "3.%d: prev_instr before the code -> incomplete frame (1)", minor);
+
+	/* Address reuse: another code object (other name, first line) at the same address. */
+	uint32_t ucs2[] = { '/', 0x4e2d, 0x6587, 0xdc80, '.', 'p', 'y' };
+	make_str(l, f->name2, 2, ucs2, 7, 1);
+	make_code(l, f, f->name2, 100);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/\xe4\xb8\xad\xe6\x96\x87\xed\xb2\x80.py") && line == 100,
+	      "3.%d: reused address is read again (UCS-2, lone surrogate as surrogatepass)", minor);
+
+	/* Within one pass an entry is checked once; the next pass sees the change. */
+	tm_symbolizer_begin_pass(s);
+	tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
+	uint32_t ucs4[] = { '/', 0x1f600, 0xe9, '.', 'p', 'y' };
+	make_str(l, f->name1, 4, ucs4, 6, 1);
+	make_code(l, f, f->name1, 7);
+	tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
+	int same_pass_cached = line == 100;
+	tm_symbolizer_begin_pass(s);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
+	CHECK(same_pass_cached && rc == 0 && !strcmp(fn, "/\xf0\x9f\x98\x80\xc3\xa9.py") && line == 7,
+	      "3.%d: begin_pass revalidates (UCS-4 name)", minor);
+
+	tm_symbolizer_begin_pass(s); /* each following case is a new "snapshot" */
+	uint32_t latin[] = { '/', 0xe9, 't', 0xe9, '.', 'p', 'y' };
+	make_str(l, f->name2, 1, latin, 7, 1);
+	make_code(l, f, f->name2, 8);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/\xc3\xa9t\xc3\xa9.py"), "3.%d: latin-1 name (%s)", minor, fn);
+
+	/* A legacy (non-compact) str: tracemalloc-like <unknown>, 0. */
+	tm_symbolizer_begin_pass(s);
+	make_str(l, f->name1, 1, latin, 7, 0);
+	make_code(l, f, f->name1, 9);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
+	CHECK(rc == -ENOENT && !strcmp(fn, "<unknown>") && line == 0, "3.%d: non-compact str -> <unknown>:0",
+	      minor);
+
+	/* Not a code object. */
+	tm_symbolizer_begin_pass(s);
+	make_ascii(l, f->name1, "x.py");
+	make_code(l, f, f->name1, 9);
+	put64(f->code + TM_PY_OB_TYPE, 12345);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
+	CHECK(rc == -ENOENT && !strcmp(fn, "<unknown>") && line == 0, "3.%d: wrong ob_type -> <unknown>:0",
+	      minor);
+
+	if (l->frame_kind == TM_FRAMES_INTERP) {
+		/* _PyFrame_IsIncomplete: before RESUME (firsttraceable code units). */
+		tm_symbolizer_begin_pass(s);
+		make_code(l, f, f->name1, 9);
+		put32(f->code + l->co_firsttraceable, 2);
+		rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 2), &fn, &line);
+		int rc2 = tm_symbolize_frame(s, code, raw_lasti(l, f, 4), &fn, &line);
+		CHECK(rc == 1 && rc2 == 0 && line == 10, "3.%d: prologue frame skipped (1), RESUME kept", minor);
+	}
+	if (t.none_addr) {
+		rc = tm_symbolize_frame(s, t.none_addr, 0, &fn, &line);
+		CHECK(rc == 1, "3.%d: shim frame (f_executable = None) skipped", minor);
+	}
+	make_code(l, f, f->name1, 9);
+	tm_symbolizer_flush(s);
+	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "x.py"), "3.%d: works after flush", minor);
+	test_dead_code(l, f, s, minor);
+cleanup:
+	tm_symbolizer_free(s);
+	free(f);
+}
+
+int main(void)
+{
+	for (int minor = 8; minor <= 13; minor++)
+		test_version(minor);
+	return CHECK_DONE();
+}

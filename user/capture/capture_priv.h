@@ -1,0 +1,98 @@
+/* Internals shared by capture.c (session, stats), capture_attach.c (probe
+ * placement and uprobes) and capture_snapshot.c (maps to snapshots). Not an
+ * API: only these files include it. */
+#ifndef TM_CAPTURE_CAPTURE_PRIV_H
+#define TM_CAPTURE_CAPTURE_PRIV_H
+
+#include <bpf/libbpf.h>
+
+#include "capture/capture.h"
+#include "placement/devirt.h"
+#include "target/layouts.h"
+#include "patch/redirect.h"
+#include "target/symbolize.h"
+#include "bpf/tmbpf.skel.h"
+
+#define TM_CAPTURE_MAX_PROCS TM_MAX_PROCS
+
+/* capture_stacks.c: symbolized stacks of one process. */
+struct tm_resolved_frame {
+	const char *filename;  /* owned by the process's symbolizer */
+	uint32_t lineno;
+};
+struct tm_resolved_stack;
+/* Code objects whose identity was read in the current pass (direct-mapped). */
+#define TM_CODE_SEEN 4096
+struct tm_code_seen {
+	uint64_t code, id;
+	uint64_t pass;
+};
+struct tm_stack_cache {
+	struct tm_resolved_stack **slots;
+	size_t cap, used;
+};
+
+struct tm_capture_proc {
+	pid_t pid;
+	struct tm_target *t;
+	struct tm_symbolizer *sym;
+	struct bpf_link **links;  /* perf-event links (kernels without uprobe_multi) */
+	size_t nlinks, caplinks;
+	int predict;              /* usedpools found: BPF predicts pymalloc (TM_PREDICT_ON) */
+	int predict_tries;        /* tm_capture_try_predict() calls so far (gives up at 200) */
+	uint64_t pymalloc_fn[2];  /* the default pymalloc malloc and calloc (absolute) */
+	int link_fds[16];         /* uprobe_multi links: one per (program, entry/return) */
+	size_t nlink_fds;
+	uint64_t start_ns;        /* CLOCK_REALTIME when probes were attached */
+	uint32_t slot;            /* in traced_memory */
+	int finalizing;           /* the ring buffer reported Py_FinalizeEx */
+	uint32_t nsinglestep;     /* probes that could not be placed on an emulated instruction */
+	int devirt_ok;            /* dv holds a scan of the target's ELF */
+	struct tm_devirt dv;      /* LTO guards against the live allocator functions */
+	struct tm_redirect rd;    /* rd.applied while the pointers go through our stubs */
+	struct tm_stack_cache stacks; /* symbolized stacks */
+	const struct tm_layout *layout; /* the version's offsets (co_filename, co_firstlineno) */
+	uint64_t pass;            /* bumped per poll and snapshot: memory is re-read once a pass */
+	struct tm_code_seen *seen; /* TM_CODE_SEEN entries */
+};
+
+struct tm_capture {
+	struct tm_capture_opts opts;
+	struct tmbpf_bpf *skel;
+	int multi;                /* programs loaded for uprobe_multi links (uprobe_multi.h) */
+	int session;              /* allocator_session loaded: pymalloc results predicted */
+	struct ring_buffer *rb;
+	int stats_fd;             /* bpf_enable_stats() while opts.bpf_stats, else -1 */
+	struct tm_traced_memory *mem; /* mmap of the traced_memory array */
+	size_t mem_len;
+	uint64_t slots_used;      /* bit per traced_memory slot */
+	struct tm_stack *stack_buf; /* TM_STACK_BYTES(max_frames): one `stacks` value */
+	struct tm_capture_proc procs[TM_CAPTURE_MAX_PROCS];
+	size_t nprocs;
+};
+
+struct tm_capture_proc *tm_capture_proc_find(struct tm_capture *c, pid_t pid);
+
+/* capture_attach.c: attach every probe of p's target. */
+void tm_capture_try_predict(struct tm_capture *c, struct tm_capture_proc *p);
+int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, char *err,
+			     size_t errlen);
+
+/* The symbolized frames of stack id in p (most recent first; prologue frames
+ * already skipped), symbolizing and caching it on first use. Returns 0, or
+ * -ENOENT when the stack is not in the map, -ENOMEM. *frames stays valid
+ * until p is detached. */
+int tm_capture_stack_frames(struct tm_capture *c, struct tm_capture_proc *p, uint64_t id,
+			    const struct tm_resolved_frame **frames, uint32_t *nframe,
+			    uint32_t *total_nframe);
+/* A TM_EVENT_NEW_STACK: symbolize it now, while its code objects exist. */
+void tm_capture_stack_announced(struct tm_capture *c, pid_t pid, uint64_t id);
+void tm_stack_cache_release(struct tm_stack_cache *sc);
+/* Start a pass over p: code objects and the symbolizer re-check memory once. */
+void tm_capture_begin_pass(struct tm_capture_proc *p);
+
+/* The process's counters, summed over CPUs. */
+int tm_capture_read_counters(struct tm_capture *c, const struct tm_capture_proc *p,
+			     uint64_t out[TM_CNT_MAX]);
+
+#endif

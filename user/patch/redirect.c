@@ -1,0 +1,392 @@
+/* Redirect mode: pointer writes through /proc/PID/mem (see redirect.h).
+ *
+ * Why no stop of the process: an aligned 8-byte pointer is written with one
+ * pwrite, and both the old and the new value are valid for any thread that
+ * loads either (the stub jumps where the old value pointed). On this kernel
+ * the copy into the target page is the kernel's memcpy (`rep movsb` with
+ * FSRM); a reader racing 2,000,000 such writes saw no torn value
+ * (tests/redirect, docs/distribution-builds.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "patch/redirect.h"
+
+#define STUB_SLOT 16 /* bytes per padding stub: 5 used, the rest stays zero */
+#define JMP_LEN 5
+
+static int mem_read(int fd, uint64_t addr, void *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len, (off_t)addr);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -ESRCH; /* short read: the mm is gone */
+}
+
+static int mem_write(int fd, uint64_t addr, const void *buf, size_t len)
+{
+	ssize_t n = pwrite(fd, buf, len, (off_t)addr);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+static int open_mem(pid_t pid, char *err, size_t errlen)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT || errno == ESRCH) {
+		snprintf(err, errlen, "no process with PID %d", (int)pid);
+		return -ESRCH;
+	}
+	if (errno == EACCES || errno == EPERM) {
+		snprintf(err, errlen, "not permitted to write the memory of PID %d: run as root "
+			 "(redirect needs ptrace rights)", (int)pid);
+		return -errno;
+	}
+	snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+	return -errno;
+}
+
+static uint64_t fn_get(const struct tm_allocator *a, int fn)
+{
+	const uint64_t f[TM_NFNS] = {a->malloc_fn, a->calloc_fn, a->realloc_fn, a->free_fn};
+
+	return f[fn];
+}
+
+/* Read the three live structs into live[] (struct_addr kept from t). */
+static int read_live(int fd, const struct tm_target *t, struct tm_allocator live[TM_NDOMAINS])
+{
+	for (int d = 0; d < TM_NDOMAINS; d++) {
+		uint64_t v[5];
+		int err = mem_read(fd, t->alloc[d].struct_addr, v, sizeof(v));
+
+		if (err)
+			return err;
+		live[d] = (struct tm_allocator){
+			.ctx = v[0], .malloc_fn = v[1], .calloc_fn = v[2], .realloc_fn = v[3],
+			.free_fn = v[4], .struct_addr = t->alloc[d].struct_addr,
+		};
+	}
+	return 0;
+}
+
+struct plan {
+	unsigned n;
+	uint64_t impl[TM_DEVIRT_MAX_IMPLS];
+	uint64_t stub[TM_DEVIRT_MAX_IMPLS];
+	int existing[TM_DEVIRT_MAX_IMPLS];
+};
+
+/* Choose a stub per distinct implementation: a proven `jmp impl` in the file,
+ * else the next 16-byte slot of the padding. */
+static int plan_stubs(const struct tm_devirt *d, struct plan *p, char *err, size_t errlen)
+{
+	unsigned pad_used = 0;
+
+	memset(p, 0, sizeof(*p));
+	for (int dom = 0; dom < TM_NDOMAINS; dom++) {
+		for (int fn = 0; fn < TM_NFNS; fn++) {
+			uint64_t a = fn_get(&d->file_alloc[dom], fn);
+			const struct tm_devirt_impl *im = NULL;
+			unsigned k;
+
+			for (k = 0; k < p->n && p->impl[k] != a; k++)
+				;
+			if (k < p->n)
+				continue;
+			for (unsigned j = 0; j < d->nimpls; j++)
+				if (d->impl[j].addr == a)
+					im = &d->impl[j];
+			p->impl[k] = a;
+			p->n++;
+			/* Only a proven instruction: no other instruction can start
+			 * inside it, so no other uprobe can patch its bytes. */
+			if (im && im->jmp_stub && im->jmp_stub_probe_ok) {
+				p->stub[k] = im->jmp_stub;
+				p->existing[k] = 1;
+				continue;
+			}
+			if (!d->pad_addr || (pad_used + 1) * STUB_SLOT > d->pad_len) {
+				snprintf(err, errlen, "no room for a jmp stub to 0x%" PRIx64 " (no jmp "
+					 "in the file, %u bytes of padding): not redirecting", a,
+					 d->pad_len);
+				return -ENOSPC;
+			}
+			p->stub[k] = d->pad_addr + STUB_SLOT * pad_used++;
+			if (p->impl[k] - (p->stub[k] + JMP_LEN) + 0x80000000ull > 0xffffffffull) {
+				snprintf(err, errlen, "stub at 0x%" PRIx64 " cannot reach 0x%" PRIx64,
+					 p->stub[k], a);
+				return -ERANGE;
+			}
+		}
+	}
+	return 0;
+}
+
+static uint64_t plan_stub(const struct plan *p, uint64_t impl)
+{
+	for (unsigned k = 0; k < p->n; k++)
+		if (p->impl[k] == impl)
+			return p->stub[k];
+	return 0;
+}
+
+/* Refuse unless every pointer holds its default or the stub this redirect
+ * would write (left by an earlier tmbpf: adopted, restored at the end). */
+static int check_pointers(const struct tm_target *t, const struct tm_devirt *d,
+			  const struct tm_allocator live[TM_NDOMAINS], const struct plan *p,
+			  char *err, size_t errlen)
+{
+	for (int dom = 0; dom < TM_NDOMAINS; dom++) {
+		const struct tm_allocator *f = &d->file_alloc[dom];
+
+		if (live[dom].ctx != f->ctx) {
+			snprintf(err, errlen, "PID %d: the %s allocator is already hooked (ctx 0x%" PRIx64
+				 "): not redirecting, tracing the functions it names",
+				 (int)t->pid, tm_alloc_domain_name(dom), live[dom].ctx);
+			return -EBUSY;
+		}
+		for (int fn = 0; fn < TM_NFNS; fn++) {
+			uint64_t v = fn_get(&live[dom], fn), def = fn_get(f, fn);
+
+			if (v == def || v == plan_stub(p, def))
+				continue;
+			snprintf(err, errlen, "PID %d: the %s allocator is already hooked (%s = 0x%"
+				 PRIx64 ", default 0x%" PRIx64 "): not redirecting, tracing the "
+				 "functions it names", (int)t->pid, tm_alloc_domain_name(dom),
+				 tm_alloc_fn_name(fn), v, def);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
+/* Write the padding stubs: each 16-byte slot must be zero in the file and
+ * zero or already this very stub in the process. */
+static int write_stubs(int memfd, const struct tm_target *t, const struct tm_devirt *d,
+		       const struct plan *p, char *err, size_t errlen)
+{
+	int filefd = open(t->elf_path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (filefd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", t->elf_path, strerror(errno));
+		return rc;
+	}
+	for (unsigned k = 0; k < p->n && !rc; k++) {
+		uint8_t want[STUB_SLOT] = {0}, file[STUB_SLOT], mem[STUB_SLOT], zero[STUB_SLOT] = {0};
+		int32_t rel = (int32_t)(p->impl[k] - (p->stub[k] + JMP_LEN));
+
+		if (p->existing[k])
+			continue;
+		want[0] = 0xe9;
+		memcpy(want + 1, &rel, 4);
+		if (pread(filefd, file, sizeof(file), d->pad_offset + (p->stub[k] - d->pad_addr)) !=
+		    (ssize_t)sizeof(file) || memcmp(file, zero, sizeof(zero))) {
+			snprintf(err, errlen, "%s: padding at 0x%" PRIx64 " is not zero in the file",
+				 t->elf_path, p->stub[k]);
+			rc = -EBUSY;
+			break;
+		}
+		rc = mem_read(memfd, p->stub[k], mem, sizeof(mem));
+		if (rc) {
+			snprintf(err, errlen, "PID %d: cannot read 0x%" PRIx64 ": %s", (int)t->pid,
+				 p->stub[k], strerror(-rc));
+			break;
+		}
+		if (!memcmp(mem, want, sizeof(want)))
+			continue; /* ours, from an earlier redirect */
+		if (memcmp(mem, zero, sizeof(zero))) {
+			snprintf(err, errlen, "PID %d: padding at 0x%" PRIx64 " is in use: not "
+				 "redirecting", (int)t->pid, p->stub[k]);
+			rc = -EBUSY;
+			break;
+		}
+		rc = mem_write(memfd, p->stub[k], want, JMP_LEN);
+		if (!rc)
+			rc = mem_read(memfd, p->stub[k], mem, sizeof(mem));
+		if (!rc && memcmp(mem, want, sizeof(want)))
+			rc = -EIO;
+		if (rc)
+			snprintf(err, errlen, "PID %d: cannot write a stub at 0x%" PRIx64 ": %s",
+				 (int)t->pid, p->stub[k], strerror(-rc));
+	}
+	close(filefd);
+	return rc;
+}
+
+/* Put back slots still holding our stub; returns how many were not ours. */
+static unsigned put_back(int fd, struct tm_redirect *r, char *err, size_t errlen)
+{
+	unsigned busy = 0;
+
+	for (unsigned i = 0; i < r->nslots; i++) {
+		struct tm_redirect_slot *s = &r->slot[i];
+		uint64_t cur;
+
+		if (!s->written)
+			continue;
+		if (mem_read(fd, s->addr, &cur, 8)) {
+			s->written = 0; /* process gone: nothing to restore */
+			continue;
+		}
+		if (cur == s->stub && mem_write(fd, s->addr, &s->orig, 8) == 0) {
+			s->written = 0;
+			continue;
+		}
+		if (!busy)
+			snprintf(err, errlen, "PID %d: allocator pointer at 0x%" PRIx64 " changed "
+				 "to 0x%" PRIx64 " since the redirect: left as is", (int)r->pid,
+				 s->addr, cur);
+		s->written = 0;
+		busy++;
+	}
+	return busy;
+}
+
+static int write_pointers(int fd, const struct tm_target *t, const struct tm_devirt *d,
+			  const struct plan *p, struct tm_redirect *r, char *err, size_t errlen)
+{
+	r->nslots = 0;
+	for (int dom = 0; dom < TM_NDOMAINS; dom++) {
+		for (int fn = 0; fn < TM_NFNS; fn++) {
+			struct tm_redirect_slot *s = &r->slot[r->nslots++];
+			uint64_t cur;
+			int rc;
+
+			s->addr = t->alloc[dom].struct_addr + 8 + 8 * fn;
+			s->orig = fn_get(&d->file_alloc[dom], fn);
+			s->stub = plan_stub(p, s->orig);
+			s->written = 0;
+			if (s->addr % 8) {
+				snprintf(err, errlen, "PID %d: allocator pointer at 0x%" PRIx64
+					 " is not 8-byte aligned", (int)t->pid, s->addr);
+				return -EINVAL;
+			}
+			rc = mem_read(fd, s->addr, &cur, 8);
+			if (!rc && cur != s->orig && cur != s->stub)
+				rc = -EBUSY;
+			if (!rc && cur == s->orig)
+				rc = mem_write(fd, s->addr, &s->stub, 8);
+			else if (!rc)
+				r->adopted++; /* our stub already: an earlier tmbpf died */
+			if (rc) {
+				snprintf(err, errlen, "PID %d: %s.%s changed or unwritable during "
+					 "the redirect (%s): rolled back", (int)t->pid,
+					 tm_alloc_domain_name(dom), tm_alloc_fn_name(fn),
+					 strerror(-rc));
+				return rc;
+			}
+			s->written = 1;
+		}
+	}
+	return 0;
+}
+
+static void fill_probes(const struct tm_devirt *d, const struct plan *p, struct tm_redirect *r)
+{
+	for (int dom = 0; dom < TM_NDOMAINS; dom++) {
+		for (int fn = 0; fn < TM_NFNS; fn++) {
+			struct tm_redirect_probe *pr = &r->probe[dom][fn];
+			uint64_t impl = fn_get(&d->file_alloc[dom], fn);
+			uint64_t stub = plan_stub(p, impl);
+			int existing = 0;
+
+			for (unsigned k = 0; k < p->n; k++)
+				if (p->impl[k] == impl)
+					existing = p->existing[k];
+			pr->impl = impl;
+			pr->via_stub = existing;
+			pr->entry_is_impl = !existing;
+			pr->entry = pr->ret = existing ? stub : impl;
+		}
+	}
+	for (unsigned k = 0; k < p->n; k++) {
+		if (p->existing[k])
+			r->existing_stubs++;
+		else
+			r->written_stubs++;
+	}
+}
+
+int tm_redirect_apply(struct tm_target *t, struct tm_devirt *d, struct tm_redirect *r, char *err,
+		      size_t errlen)
+{
+	struct tm_allocator live[TM_NDOMAINS];
+	struct plan plan;
+	int fd, rc;
+
+	memset(r, 0, sizeof(*r));
+	r->pid = t->pid;
+	fd = open_mem(t->pid, err, errlen);
+	if (fd < 0)
+		return fd;
+	rc = read_live(fd, t, live);
+	if (rc) {
+		snprintf(err, errlen, "PID %d: cannot read its allocators: %s", (int)t->pid,
+			 strerror(-rc));
+		goto cleanup;
+	}
+	memcpy(t->alloc, live, sizeof(live));
+	if (!d->defaults_known) {
+		snprintf(err, errlen, "PID %d: cannot read the default allocators from %s: not "
+			 "redirecting", (int)t->pid, t->elf_path);
+		rc = -ENOTSUP;
+		goto cleanup;
+	}
+	rc = plan_stubs(d, &plan, err, errlen);
+	if (!rc)
+		rc = check_pointers(t, d, live, &plan, err, errlen);
+	if (!rc)
+		rc = write_stubs(fd, t, d, &plan, err, errlen);
+	if (rc)
+		goto cleanup;
+	rc = write_pointers(fd, t, d, &plan, r, err, errlen);
+	if (rc) {
+		char ignored[8];
+
+		put_back(fd, r, ignored, sizeof(ignored));
+		goto cleanup;
+	}
+	fill_probes(d, &plan, r);
+	memcpy(t->alloc, d->file_alloc, sizeof(t->alloc)); /* what the pointers mean */
+	r->applied = 1;
+	d->coverage = TM_COVERAGE_REDIRECT;
+	snprintf(r->summary, sizeof(r->summary),
+		 "redirected the %u allocator pointers of PID %d to jmp stubs (%u existing, %u "
+		 "in padding; %u already redirected) so that inlined allocations are traced",
+		 r->nslots, (int)t->pid, r->existing_stubs, r->written_stubs, r->adopted);
+cleanup:
+	close(fd);
+	return rc;
+}
+
+int tm_redirect_restore(struct tm_redirect *r, char *err, size_t errlen)
+{
+	unsigned busy;
+	int fd;
+
+	if (!r->applied)
+		return 0;
+	fd = open_mem(r->pid, err, errlen);
+	if (fd < 0) {
+		r->applied = 0;
+		return fd;
+	}
+	busy = put_back(fd, r, err, errlen);
+	r->applied = 0;
+	close(fd);
+	return busy ? -EBUSY : 0;
+}
