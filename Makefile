@@ -21,7 +21,7 @@ PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
 
 WERROR   ?= $(if $(CI),-Werror,)
 CFLAGS   ?= -g -O2
-CFLAGS   += -std=gnu11 -Wall -Wextra $(WERROR) -MMD -MP -Iuser -Ibpf -I$(OUT) -D_GNU_SOURCE
+override CFLAGS += -std=gnu11 -Wall -Wextra $(WERROR) -MMD -MP -Iuser -Ibpf -I$(OUT) -D_GNU_SOURCE
 LDLIBS   += -lbpf -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ivmlinux -Ibpf -Wall -Wno-unused-function
@@ -95,6 +95,16 @@ $(OUT)/integration/%: tests/integration/%.c $(ALL_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(ALL_LIBS) $(LDLIBS)
 
+# Programs the unit tests read as ELF files (plain flags: they are inputs).
+FIXTURES := $(OUT)/fixtures/devirt_guards $(OUT)/fixtures/devirt_guards_pie
+$(OUT)/fixtures/devirt_guards: tests/unit/fixtures/devirt_guards.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -no-pie -fno-pic -o $@ $<
+$(OUT)/fixtures/devirt_guards_pie: tests/unit/fixtures/devirt_guards.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -fPIE -pie -o $@ $<
+$(OUT)/tests/test_placement_devirt: $(FIXTURES)
+
 unit: $(UNIT_BINS)
 	@tests/run_unit.sh $(UNIT_BINS)
 
@@ -113,7 +123,7 @@ ASAN_OUT   := $(OUT)/asan
 ASAN_FLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 asan:
 	$(MAKE) --no-print-directory OUT=$(ASAN_OUT) CFLAGS="$(ASAN_FLAGS)" TMBPF_BIN=$(ASAN_OUT)/tmbpf \
-		$(ASAN_OUT)/tmbpf $(filter $(OUT)/tests/test_core_% $(OUT)/tests/test_placement_% $(OUT)/tests/test_target_%,$(UNIT_BINS:$(OUT)/%=$(ASAN_OUT)/%))
+		$(ASAN_OUT)/tmbpf $(patsubst $(OUT)/%,$(ASAN_OUT)/%,$(filter $(OUT)/tests/test_core_% $(OUT)/tests/test_placement_% $(OUT)/tests/test_target_%,$(UNIT_BINS)))
 	tests/run_asan.sh $(ASAN_OUT)
 
 # Fuzzers: libFuzzer + ASan + UBSan over the core library rebuilt with the same flags.

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "core/log.h"
 #include "capture/capture.h"
 #include "target/target.h"
 
@@ -258,10 +259,17 @@ cleanup:
 	free(t);
 }
 
+/* Library diagnostics as the CLI prints them. */
+static void log_to_stderr(enum tm_log_level level, const char *line)
+{
+	(void)level;
+	fprintf(stderr, "tmbpf: %s\n", line);
+}
+
 /* Attach to pid and wait: the subject of tests/bpf/run.sh. */
 static int hold(pid_t pid)
 {
-	struct tm_capture_opts o = { .max_frames = 5, .verbose = 1, .bpf_stats = 1 };
+	struct tm_capture_opts o = { .max_frames = 5, .bpf_stats = 1 };
 	struct tm_target *t = calloc(1, sizeof(*t));
 	struct tm_capture *cap = NULL;
 	struct tm_capture_stats st;
@@ -270,6 +278,7 @@ static int hold(pid_t pid)
 
 	if (!t)
 		return 1;
+	tm_log_set_level(TM_LOG_DEBUG);
 	if (getenv("TM_FRAMES"))
 		o.max_frames = (uint32_t)atoi(getenv("TM_FRAMES"));
 	if (tm_target_open(pid, t, err, sizeof(err))) {
@@ -300,6 +309,7 @@ cleanup:
 
 int main(int argc, char **argv)
 {
+	tm_log_set(log_to_stderr);
 	struct tm_capture_opts o = { .max_frames = 25, .bpf_stats = 1, .redirect = 1 };
 	char path[] = "/tmp/tmbpf_capture_XXXXXX.py";
 	const char *root = getenv("PYENV_ROOT");
@@ -321,7 +331,8 @@ int main(int argc, char **argv)
 		CHECK(0, "write the test script");
 		return CHECK_DONE();
 	}
-	o.verbose = getenv("TM_VERBOSE") != NULL;
+	if (getenv("TM_VERBOSE"))
+		tm_log_set_level(TM_LOG_DEBUG);
 	cap = tm_capture_new(&o, err, sizeof(err));
 	CHECK(cap != NULL, "capture session loads (%s)", cap ? "ok" : err);
 	if (!cap)

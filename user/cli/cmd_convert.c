@@ -1,6 +1,4 @@
-/* tmbpf convert IN OUT [--format pickle|native|json]
- * tmbpf info FILE
- *
+/* tmbpf convert and tmbpf info.
  * convert loads any snapshot file (native or tracemalloc pickle, sniffed from
  * the content) and writes it atomically in the format named by --format, else
  * by OUT's extension (.pickle/.pkl, .json, anything else native).
@@ -16,76 +14,57 @@
 #include "cli/commands.h"
 #include "core/snapshot_io.h"
 
-static void convert_usage(FILE *out)
+struct convert_ctx {
+	enum tm_file_format format;
+};
+
+static const struct cli_option convert_options[] = {
+	{ "format", KEY_FORMAT, "pickle|native|json",
+	  "output format (default: OUT's extension: .pickle/.pkl, .json, else native)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int convert_set(void *dst, const struct cli_option *opt, const char *v, const char *prog)
 {
-	fprintf(out, "usage: tmbpf convert IN OUT [--format pickle|native|json]\n"
-		     "Convert a snapshot file. The format defaults to OUT's extension:\n"
-		     ".pickle/.pkl -> tracemalloc pickle, .json -> JSON, otherwise native.\n");
+	struct convert_ctx *c = dst;
+
+	(void)opt;
+	if (tm_format_parse(v, &c->format)) {
+		fprintf(stderr, "%s: unknown format '%s' (pickle, native or json)\n", prog, v);
+		return -1;
+	}
+	return 0;
 }
 
-static void info_usage(FILE *out)
-{
-	fprintf(out, "usage: tmbpf info FILE\n"
-		     "Describe a snapshot file (native or tracemalloc pickle).\n");
-}
+static const struct cli_table convert_tables[] = {
+	{ "Options", convert_options, convert_set, 0 },
+};
 
-int cmd_convert(int argc, char **argv)
+static int run_convert(const struct cli_command *cmd, int argc, char **argv)
 {
-	enum tm_file_format fmt = TM_FORMAT_AUTO;
-	const char *pos[2] = { NULL, NULL };
+	struct convert_ctx c = { TM_FORMAT_AUTO };
 	struct tm_snapshot *snap = NULL;
+	const char *in, *out;
 	char err[512];
-	int npos = 0, rc = 1;
+	int i = cli_parse(cmd, &c, argc, argv), rc = 1;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL;
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			convert_usage(stdout);
-			return 0;
-		}
-		if (!strcmp(a, "--format") || !strcmp(a, "-f")) {
-			if (++i == argc) {
-				fprintf(stderr, "tmbpf: convert: %s needs a value (pickle, native or json)\n", a);
-				return 2;
-			}
-			val = argv[i];
-		} else if (!strncmp(a, "--format=", 9)) {
-			val = a + 9;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "tmbpf: convert: unknown option '%s'\n", a);
-			convert_usage(stderr);
-			return 2;
-		} else if (npos < 2) {
-			pos[npos++] = a;
-			continue;
-		} else {
-			fprintf(stderr, "tmbpf: convert: too many arguments\n");
-			convert_usage(stderr);
-			return 2;
-		}
-		if (tm_format_parse(val, &fmt)) {
-			fprintf(stderr, "tmbpf: convert: unknown format '%s' (pickle, native or json)\n", val);
-			return 2;
-		}
-	}
-	if (npos != 2) {
-		convert_usage(stderr);
-		return 2;
-	}
-	if (fmt == TM_FORMAT_AUTO)
-		fmt = tm_format_from_path(pos[1]);
-	snap = tm_snapshot_load(pos[0], err, sizeof(err));
+	if (i < 0)
+		return i == CLI_HELP ? 0 : 2;
+	in = argv[i];
+	out = argv[i + 1];
+	if (c.format == TM_FORMAT_AUTO)
+		c.format = tm_format_from_path(out);
+	snap = tm_snapshot_load(in, err, sizeof(err));
 	if (!snap) {
-		fprintf(stderr, "tmbpf: %s: %s\n", pos[0], err);
+		fprintf(stderr, "tmbpf: %s: %s\n", in, err);
 		goto cleanup;
 	}
-	if (tm_snapshot_save(snap, pos[1], fmt, err, sizeof(err))) {
-		fprintf(stderr, "tmbpf: %s: %s\n", pos[1], err);
+	if (tm_snapshot_save(snap, out, c.format, err, sizeof(err))) {
+		fprintf(stderr, "tmbpf: %s: %s\n", out, err);
 		goto cleanup;
 	}
-	fprintf(stderr, "tmbpf: wrote %zu traces to %s (%s)\n", snap->ntraces, pos[1],
-		tm_format_name(fmt));
+	fprintf(stderr, "tmbpf: wrote %zu traces to %s (%s)\n", snap->ntraces, out,
+		tm_format_name(c.format));
 	rc = 0;
 cleanup:
 	tm_snapshot_free(snap);
@@ -258,7 +237,7 @@ static void print_meta(const struct tm_snapshot_meta *m, const struct tm_snapsho
 	printf("%-18s %zu of %zu traces\n", "allocation times:", with_time, snap->ntraces);
 }
 
-int cmd_info(int argc, char **argv)
+static int run_info(const struct cli_command *cmd, int argc, char **argv)
 {
 	struct tm_load_info info;
 	struct tm_snapshot *snap;
@@ -267,28 +246,26 @@ int cmd_info(int argc, char **argv)
 	char err[512], num[48];
 	size_t ndt;
 
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		info_usage(stdout);
-		return 0;
-	}
-	if (argc != 2 || (argv[1][0] == '-' && argv[1][1])) {
-		info_usage(stderr);
-		return 2;
-	}
-	snap = tm_snapshot_load_ex(argv[1], &info, err, sizeof(err));
+	const char *path;
+	int i = cli_parse(cmd, NULL, argc, argv);
+
+	if (i < 0)
+		return i == CLI_HELP ? 0 : 2;
+	path = argv[i];
+	snap = tm_snapshot_load_ex(path, &info, err, sizeof(err));
 	if (!snap) {
-		fprintf(stderr, "tmbpf: %s: %s\n", argv[1], err);
+		fprintf(stderr, "tmbpf: %s: %s\n", path, err);
 		return 1;
 	}
 	dt = domain_totals(snap, &ndt);
 	if (!dt) {
-		fprintf(stderr, "tmbpf: %s: out of memory\n", argv[1]);
+		fprintf(stderr, "tmbpf: %s: out of memory\n", path);
 		tm_snapshot_free(snap);
 		return 1;
 	}
 	for (size_t i = 0; i < ndt; i++)
 		total += dt[i].size;
-	printf("%-18s %s\n", "file:", argv[1]);
+	printf("%-18s %s\n", "file:", path);
 	printf("%-18s %s (%s %u)\n", "format:", tm_format_name(info.format),
 	       info.format == TM_FORMAT_PICKLE ? "protocol" : "version", info.version);
 	printf("%-18s %" PRIu64 "\n", "file bytes:", info.file_bytes);
@@ -309,3 +286,23 @@ int cmd_info(int argc, char **argv)
 	tm_snapshot_free(snap);
 	return 0;
 }
+
+const struct cli_command cmd_convert = {
+	.name = "convert",
+	.usage = "convert IN OUT [--format pickle|native|json]",
+	.summary = "Convert a snapshot file (native or tracemalloc pickle, told apart by content).",
+	.run = run_convert,
+	.tables = convert_tables,
+	.ntables = 1,
+	.operands_min = 2,
+	.operands_max = 2,
+};
+
+const struct cli_command cmd_info = {
+	.name = "info",
+	.usage = "info FILE",
+	.summary = "What a snapshot file holds: format, counts, domains and capture metadata.",
+	.run = run_info,
+	.operands_min = 1,
+	.operands_max = 1,
+};

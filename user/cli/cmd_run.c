@@ -20,42 +20,39 @@ static int child_exit_code(int status)
 	return 1;
 }
 
-int cmd_run(int argc, char **argv)
-{
+struct run_ctx {
 	struct live_opts o;
-	struct live_render r;
+	struct tm_stats_options r;
+};
+
+static const struct cli_table run_tables[] = {
+	LIVE_CLI_TABLE("Capture options (root)", live_capture_options, struct run_ctx, o),
+	LIVE_CLI_TABLE("Output (default: the top statistics on stdout)", live_output_options,
+		       struct run_ctx, o),
+	TM_STATS_CLI_TABLE(struct run_ctx, r),
+};
+
+static int run_run(const struct cli_command *cmd, int argc, char **argv)
+{
+	struct run_ctx c;
+	struct live_opts o;
 	struct live_session s;
 	struct tm_launch l;
 	struct tm_snapshot *snap = NULL;
 	char err[512];
-	int i, ret = 1, status = 0, exited = 0, rc;
+	int i, ret = 1, status = 0, exited = 0;
 
-	live_opts_init(&o);
-	live_render_init(&r);
-	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-		rc = live_parse_option(&o, argc, argv, &i);
-		if (rc == 0)
-			rc = live_render_parse_option(&r, argc, argv, &i);
-		if (rc < 0)
-			return 2;
-		if (rc == 0) {
-			fprintf(stderr, "tmbpf: run: unknown option '%s' (usage: tmbpf run [--frames N] "
-					"[-o FILE] -- CMD [ARGS])\n", argv[i]);
-			return 2;
-		}
+	live_opts_init(&c.o);
+	tm_stats_options_init(&c.r);
+	i = cli_parse(cmd, &c, argc, argv);
+	if (i < 0 || tm_stats_options_check(&c.r, "tmbpf run")) {
+		tm_stats_options_release(&c.r);
+		return i == CLI_HELP ? 0 : 2;
 	}
-	if (i + 1 >= argc) {
-		fprintf(stderr, "tmbpf: run: no command (usage: tmbpf run [--frames N] [-o FILE] -- CMD [ARGS])\n");
-		return 2;
-	}
-	if (live_render_check(&r))
-		return 2;
-	if (o.pid) {
-		fprintf(stderr, "tmbpf: run: -p does not go with run (use tmbpf -p PID)\n");
-		return 2;
-	}
-	if (tm_launch_stopped(&argv[i + 1], &l, err, sizeof(err))) {
+	o = c.o;
+	if (tm_launch_stopped(&argv[i], &l, err, sizeof(err))) {
 		fprintf(stderr, "tmbpf: run: %s\n", err);
+		tm_stats_options_release(&c.r);
 		return 1;
 	}
 	o.pid = l.pid;
@@ -65,6 +62,7 @@ int cmd_run(int argc, char **argv)
 	o.capture.stop_on_finalize = 1;
 	if (live_attach(&s, &o)) {
 		tm_launch_abort(&l);
+		tm_stats_options_release(&c.r);
 		return 1;
 	}
 	/* Ctrl-C reaches the child too (same process group): we keep going until
@@ -106,7 +104,7 @@ int cmd_run(int argc, char **argv)
 	if (snap && o.output)
 		ret = live_write_snapshot(&s, snap, o.output);
 	else if (snap)
-		ret = live_render_statistics(&r, snap, stdout);
+		ret = live_render_statistics(&c.r, snap, stdout);
 	else
 		ret = 1;
 	live_print_drops(&s, stderr);
@@ -115,6 +113,20 @@ int cmd_run(int argc, char **argv)
 out:
 	tm_snapshot_free(snap);
 	live_detach(&s);
-	live_render_release(&r);
+	tm_stats_options_release(&c.r);
 	return ret;
 }
+
+const struct cli_command cmd_run = {
+	.name = "run",
+	.usage = "run [OPTIONS] [--] CMD [ARGS...]",
+	.summary = "Start CMD traced from its first allocation; snapshot when it finalizes.",
+	.details = "Exit status: CMD's own (128+N when killed by signal N); 1 or 2 when tmbpf fails\n"
+		   "before CMD runs.\n",
+	.run = run_run,
+	.tables = run_tables,
+	.ntables = sizeof(run_tables) / sizeof(run_tables[0]),
+	.operands_min = 1,
+	.operands_max = -1,
+	.options_first = 1,
+};

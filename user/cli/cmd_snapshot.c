@@ -39,7 +39,14 @@ static int write_numbered(struct live_session *s, unsigned *n)
 	return write_now(s, path);
 }
 
-int cmd_snapshot(int argc, char **argv)
+static const struct cli_table snapshot_tables[] = {
+	LIVE_CLI_TABLE("Target", live_target_options, struct live_opts, pid),
+	LIVE_CLI_TABLE("Capture options (root)", live_capture_options, struct live_opts, pid),
+	LIVE_CLI_TABLE("Output", live_output_options, struct live_opts, pid),
+	LIVE_CLI_TABLE("Timing", live_snapshot_options, struct live_opts, pid),
+};
+
+static int run_snapshot(const struct cli_command *cmd, int argc, char **argv)
 {
 	struct live_opts o;
 	struct live_session s;
@@ -48,22 +55,15 @@ int cmd_snapshot(int argc, char **argv)
 	int ret = 0, rc;
 
 	live_opts_init(&o);
-	for (int i = 1; i < argc; i++) {
-		rc = live_parse_option(&o, argc, argv, &i);
-		if (rc < 0)
-			return 2;
-		if (rc == 0) {
-			fprintf(stderr, "tmbpf: snapshot: unknown option '%s'\n", argv[i]);
-			return 2;
-		}
-	}
+	rc = cli_parse(cmd, &o, argc, argv);
+	if (rc < 0)
+		return rc == CLI_HELP ? 0 : 2;
 	if (!o.pid || !o.output) {
-		fprintf(stderr, "tmbpf: snapshot: usage: tmbpf snapshot -p PID -o FILE [--frames N] "
-				"[--duration S | --every S]\n");
+		cli_usage_error(cmd, "-p PID and -o FILE are required");
 		return 2;
 	}
 	if (o.duration_s && o.every_s && o.every_s > o.duration_s) {
-		fprintf(stderr, "tmbpf: snapshot: --every is longer than --duration\n");
+		cli_usage_error(cmd, "--every is longer than --duration");
 		return 2;
 	}
 	live_install_signals();
@@ -109,3 +109,16 @@ int cmd_snapshot(int argc, char **argv)
 	live_detach(&s);
 	return ret ? 1 : 0;
 }
+
+const struct cli_command cmd_snapshot = {
+	.name = "snapshot",
+	.usage = "snapshot -p PID -o FILE [OPTIONS]",
+	.summary = "Trace a running CPython and write its snapshot: at the end of --duration, on "
+		   "Ctrl-C or when it exits.",
+	.details = "--every S and SIGUSR1 also write numbered files (FILE.0001.ext, ...).\n",
+	.run = run_snapshot,
+	.tables = snapshot_tables,
+	.ntables = sizeof(snapshot_tables) / sizeof(snapshot_tables[0]),
+	.operands_min = 0,
+	.operands_max = 0,
+};

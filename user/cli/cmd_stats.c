@@ -8,53 +8,13 @@
 #include "cli/stats_options.h"
 #include "core/snapshot_io.h"
 
-static void usage(FILE *out, const char *synopsis)
-{
-	fprintf(out, "usage: tmbpf %s [OPTIONS]\n", synopsis);
-	tm_stats_options_usage(out);
-}
+struct stats_ctx {
+	struct tm_stats_options o;
+};
 
-/* Parse options and up to want positional arguments. Returns -1 to go on,
- * else the exit code (0 after --help, 2 after a usage error). */
-static int parse_args(int argc, char **argv, const char *prog, const char *synopsis,
-		      struct tm_stats_options *o, const char **pos, int want)
-{
-	int npos = 0, only_pos = 0;
-
-	for (int i = 1; i < argc; i++) {
-		int r;
-
-		if (!only_pos && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) {
-			usage(stdout, synopsis);
-			return 0;
-		}
-		if (!only_pos && !strcmp(argv[i], "--")) {
-			only_pos = 1;
-			continue;
-		}
-		if (!only_pos && argv[i][0] == '-' && argv[i][1]) {
-			r = tm_stats_options_parse_one(o, prog, argc, argv, &i);
-			if (r < 0)
-				return 2;
-			if (r == 0) {
-				fprintf(stderr, "%s: unknown option '%s' (try 'tmbpf %s --help')\n", prog,
-					argv[i], prog + strlen("tmbpf "));
-				return 2;
-			}
-			continue;
-		}
-		if (npos == want) {
-			fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[i]);
-			return 2;
-		}
-		pos[npos++] = argv[i];
-	}
-	if (npos != want) {
-		fprintf(stderr, "usage: tmbpf %s [OPTIONS]\n", synopsis);
-		return 2;
-	}
-	return tm_stats_options_check(o, prog) ? 2 : -1;
-}
+static const struct cli_table stats_tables[] = {
+	TM_STATS_CLI_TABLE(struct stats_ctx, o),
+};
 
 static struct tm_snapshot *load(const char *prog, const char *path)
 {
@@ -75,56 +35,98 @@ static int report(const char *prog, const char *what, int err)
 	return 1;
 }
 
-int cmd_stats(int argc, char **argv)
+/* Parse the options; -1 to go on, else the exit code. */
+static int parse(const struct cli_command *cmd, struct stats_ctx *c, int argc, char **argv,
+		 int *first)
+{
+	int i = cli_parse(cmd, c, argc, argv);
+	char prog[32];
+
+	snprintf(prog, sizeof(prog), "tmbpf %s", cmd->name);
+	if (i == CLI_HELP)
+		return 0;
+	if (i < 0 || tm_stats_options_check(&c->o, prog))
+		return 2;
+	*first = i;
+	return -1;
+}
+
+static int run_stats(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const char *const prog = "tmbpf stats";
-	struct tm_stats_options o;
+	struct stats_ctx c;
 	struct tm_snapshot *snap = NULL;
-	const char *path = NULL;
-	int rc, err;
+	const char *path;
+	int rc, err, i = 0;
 
-	tm_stats_options_init(&o);
-	rc = parse_args(argc, argv, prog, "stats FILE", &o, &path, 1);
+	tm_stats_options_init(&c.o);
+	rc = parse(cmd, &c, argc, argv, &i);
 	if (rc >= 0)
 		goto cleanup;
+	path = argv[i];
 	rc = 1;
 	snap = load(prog, path);
 	if (!snap)
 		goto cleanup;
-	err = tm_stats_render_top(stdout, stderr, path, snap, &o);
+	err = tm_stats_render_top(stdout, stderr, path, snap, &c.o);
 	rc = err ? report(prog, path, err) : 0;
 cleanup:
 	tm_snapshot_free(snap);
-	tm_stats_options_release(&o);
+	tm_stats_options_release(&c.o);
 	return rc;
 }
 
-int cmd_compare(int argc, char **argv)
+static int run_compare(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const char *const prog = "tmbpf compare";
-	struct tm_stats_options o;
+	struct stats_ctx c;
 	struct tm_snapshot *old_snap = NULL, *new_snap = NULL;
-	const char *paths[2] = { NULL, NULL };
 	char label[512];
-	int rc, err;
+	int rc, err, i = 0;
 
-	tm_stats_options_init(&o);
-	rc = parse_args(argc, argv, prog, "compare OLD NEW", &o, paths, 2);
+	tm_stats_options_init(&c.o);
+	rc = parse(cmd, &c, argc, argv, &i);
 	if (rc >= 0)
 		goto cleanup;
 	rc = 1;
-	old_snap = load(prog, paths[0]);
+	old_snap = load(prog, argv[i]);
 	if (!old_snap)
 		goto cleanup;
-	new_snap = load(prog, paths[1]);
+	new_snap = load(prog, argv[i + 1]);
 	if (!new_snap)
 		goto cleanup;
-	snprintf(label, sizeof(label), "%s -> %s", paths[0], paths[1]);
-	err = tm_stats_render_compare(stdout, stderr, label, old_snap, new_snap, &o);
+	snprintf(label, sizeof(label), "%s -> %s", argv[i], argv[i + 1]);
+	err = tm_stats_render_compare(stdout, stderr, label, old_snap, new_snap, &c.o);
 	rc = err ? report(prog, label, err) : 0;
 cleanup:
 	tm_snapshot_free(old_snap);
 	tm_snapshot_free(new_snap);
-	tm_stats_options_release(&o);
+	tm_stats_options_release(&c.o);
 	return rc;
 }
+
+const struct cli_command cmd_stats = {
+	.name = "stats",
+	.usage = "stats FILE [OPTIONS]",
+	.summary = "The top statistics of a snapshot file, as tracemalloc's Snapshot.statistics().",
+	.details = "SPEC: an fnmatch pattern, optionally followed by :LINENO. Text is byte-identical\n"
+		   "to CPython's Lib/tracemalloc.py; no root needed.\n",
+	.run = run_stats,
+	.tables = stats_tables,
+	.ntables = 1,
+	.operands_min = 1,
+	.operands_max = 1,
+};
+
+const struct cli_command cmd_compare = {
+	.name = "compare",
+	.usage = "compare OLD NEW [OPTIONS]",
+	.summary = "What grew between two snapshot files, as tracemalloc's Snapshot.compare_to().",
+	.details = "Frames are matched by file name and line, so snapshots of other hosts and\n"
+		   "versions compare.\n",
+	.run = run_compare,
+	.tables = stats_tables,
+	.ntables = 1,
+	.operands_min = 2,
+	.operands_max = 2,
+};

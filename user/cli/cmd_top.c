@@ -17,7 +17,19 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int report(struct live_session *s, struct live_render *r, int final)
+struct top_ctx {
+	struct live_opts o;
+	struct tm_stats_options r;
+};
+
+static const struct cli_table top_tables[] = {
+	LIVE_CLI_TABLE("Target", live_target_options, struct top_ctx, o),
+	LIVE_CLI_TABLE("Capture options (root)", live_capture_options, struct top_ctx, o),
+	LIVE_CLI_TABLE("Reports", live_top_options, struct top_ctx, o),
+	TM_STATS_CLI_TABLE(struct top_ctx, r),
+};
+
+static int report(struct live_session *s, const struct tm_stats_options *r, int final)
 {
 	struct tm_snapshot *snap = live_take_snapshot(s);
 	int ret;
@@ -36,63 +48,69 @@ static int report(struct live_session *s, struct live_render *r, int final)
 	return ret;
 }
 
-int cmd_top(int argc, char **argv)
+static int run_top(const struct cli_command *cmd, int argc, char **argv)
 {
-	struct live_opts o;
-	struct live_render r;
+	struct top_ctx c;
+	struct live_opts *o = &c.o;
 	struct live_session s;
 	double next;
 	int ret = 0, rc;
 
-	live_opts_init(&o);
-	live_render_init(&r);
-	for (int i = 1; i < argc; i++) {
-		rc = live_parse_option(&o, argc, argv, &i);
-		if (rc == 0)
-			rc = live_render_parse_option(&r, argc, argv, &i);
-		if (rc < 0)
-			return 2;
-		if (rc == 0) {
-			fprintf(stderr, "tmbpf: unknown option '%s' (try 'tmbpf --help')\n", argv[i]);
-			return 2;
-		}
+	live_opts_init(o);
+	tm_stats_options_init(&c.r);
+	rc = cli_parse(cmd, &c, argc, argv);
+	if (rc < 0 || tm_stats_options_check(&c.r, "tmbpf top")) {
+		tm_stats_options_release(&c.r);
+		return rc == CLI_HELP ? 0 : 2;
 	}
-	if (live_render_check(&r))
-		return 2;
-	if (!o.pid) {
-		fprintf(stderr, "tmbpf: -p PID is required\n");
+	if (!o->pid) {
+		tm_stats_options_release(&c.r);
+		cli_usage_error(cmd, "-p PID is required");
 		return 2;
 	}
 	live_install_signals();
-	if (live_attach(&s, &o))
+	if (live_attach(&s, o)) {
+		tm_stats_options_release(&c.r);
 		return 1;
+	}
 	fprintf(stderr, "tmbpf: tracing PID %d (CPython %s, %u frames), a report every %gs; "
-			"Ctrl-C to stop\n", o.pid, s.target.version, o.capture.max_frames, o.interval_s);
-	next = now_s() + o.interval_s;
+			"Ctrl-C to stop\n", o->pid, s.target.version, o->capture.max_frames, o->interval_s);
+	next = now_s() + o->interval_s;
 	while (!live_stop_requested) {
 		tm_capture_poll(s.capture, 100);
-		if (tm_capture_finalizing(s.capture, o.pid)) {
-			fprintf(stderr, "tmbpf: PID %d is finalizing\n", o.pid);
+		if (tm_capture_finalizing(s.capture, o->pid)) {
+			fprintf(stderr, "tmbpf: PID %d is finalizing\n", o->pid);
 			break;
 		}
-		if (!live_target_alive(o.pid)) {
-			fprintf(stderr, "tmbpf: PID %d exited\n", o.pid);
+		if (!live_target_alive(o->pid)) {
+			fprintf(stderr, "tmbpf: PID %d exited\n", o->pid);
 			break;
 		}
 		if (now_s() >= next) {
-			next += o.interval_s;
-			ret |= report(&s, &r, 0);
+			next += o->interval_s;
+			ret |= report(&s, &c.r, 0);
 			if (ferror(stdout)) { /* tmbpf -p PID | head: do not trace on unseen */
 				fprintf(stderr, "tmbpf: cannot write to stdout: detaching from PID %d\n",
-					o.pid);
+					o->pid);
 				ret = 1;
 				break;
 			}
 		}
 	}
-	ret |= report(&s, &r, 1);
+	ret |= report(&s, &c.r, 1);
 	live_print_drops(&s, stderr);
 	live_detach(&s);
-	live_render_release(&r);
+	tm_stats_options_release(&c.r);
 	return ret ? 1 : 0;
 }
+
+const struct cli_command cmd_top = {
+	.name = "top",
+	.usage = "[top] -p PID [OPTIONS]",
+	.summary = "Trace a running CPython: the top statistics every --interval seconds, final ones on Ctrl-C.",
+	.run = run_top,
+	.tables = top_tables,
+	.ntables = sizeof(top_tables) / sizeof(top_tables[0]),
+	.operands_min = 0,
+	.operands_max = 0,
+};

@@ -57,96 +57,94 @@ void live_opts_init(struct live_opts *o)
 	o->capture.check_prediction = getenv("TMBPF_CHECK_PREDICTION") != NULL;
 }
 
-static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+const struct cli_option live_target_options[] = {
+	{ "pid", KEY_PID, "PID", "the CPython process to trace" },
+	{ NULL, 0, NULL, NULL },
+};
+
+const struct cli_option live_capture_options[] = {
+	{ "frames", KEY_FRAMES, "N", "frames kept per traceback, 1-128 (default 1, as tracemalloc)" },
+	{ "max-blocks", KEY_MAX_BLOCKS, "N",
+	  "live blocks the BPF map holds, reserved at start, ~100 B each (default 1048576)" },
+	{ "max-stacks", KEY_MAX_STACKS, "N", "distinct stacks the BPF map holds (default 262144)" },
+	{ "no-redirect", KEY_NO_REDIRECT, NULL,
+	  "never redirect an LTO build's allocator pointers (coverage drops)" },
+	{ "no-newref", KEY_NO_NEWREF, NULL, "do not re-attribute objects reused from free lists" },
+	{ "verbose", KEY_VERBOSE, NULL,
+	  "probe placement, coverage and every counter on stderr (twice: libbpf's too)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+const struct cli_option live_output_options[] = {
+	{ "output", KEY_OUTPUT, "FILE", "write the snapshot to FILE (atomically, mode 0600)" },
+	{ "format", KEY_FORMAT, "pickle|native|json", "file format (default: by FILE's extension)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+const struct cli_option live_top_options[] = {
+	{ "interval", KEY_INTERVAL, "S", "seconds between reports (default 5, at least 0.1)" },
+	{ "reset-peak", KEY_RESET_PEAK, NULL, "reset the peak after each report" },
+	{ NULL, 0, NULL, NULL },
+};
+
+const struct cli_option live_snapshot_options[] = {
+	{ "duration", KEY_DURATION, "S", "stop and write the snapshot after S seconds" },
+	{ "every", KEY_EVERY, "S", "also write numbered snapshots every S seconds (at least 0.1)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+/* The shortest period between reports or files: a report reads every live
+ * block and stack of the target. */
+#define MIN_PERIOD_S 0.1
+
+int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const char *prog)
 {
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "tmbpf: %s takes a whole number from %u to %u, not '%s'\n", opt, lo,
-			hi, s);
-		return -1;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int parse_seconds(const char *opt, const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > 1e7) {
-		fprintf(stderr, "tmbpf: %s takes a positive number of seconds, not '%s'\n", opt, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-int live_parse_option(struct live_opts *o, int argc, char **argv, int *i)
-{
-	const char *a = argv[*i];
-	const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	struct live_opts *o = dst;
 	uint32_t n;
 
-	if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+	switch (opt->key) {
+	case KEY_VERBOSE:
 		o->verbose++;
 		tm_log_set_level(o->verbose > 1 ? TM_LOG_TRACE : TM_LOG_DEBUG);
-		return 1;
-	}
-	if (!strcmp(a, "--reset-peak")) {
-		o->reset_peak = 1;
-		return 1;
-	}
-	if (!strcmp(a, "--no-redirect")) {
-		o->capture.redirect = 0;
-		return 1;
-	}
-	if (!strcmp(a, "--no-newref")) {
-		o->capture.no_newref = 1;
-		return 1;
-	}
-	if (strcmp(a, "-p") && strcmp(a, "--pid") && strcmp(a, "--frames") && strcmp(a, "-o") &&
-	    strcmp(a, "--output") && strcmp(a, "--format") && strcmp(a, "--interval") &&
-	    strcmp(a, "--duration") && strcmp(a, "--every") && strcmp(a, "--max-blocks") &&
-	    strcmp(a, "--max-stacks"))
 		return 0;
-	if (!v) {
-		fprintf(stderr, "tmbpf: %s needs a value\n", a);
-		return -1;
-	}
-	(*i)++;
-	if (!strcmp(a, "-p") || !strcmp(a, "--pid")) {
-		if (parse_u32(a, v, 1, INT_MAX, &n))
+	case KEY_RESET_PEAK:
+		o->reset_peak = 1;
+		return 0;
+	case KEY_NO_REDIRECT:
+		o->capture.redirect = 0;
+		return 0;
+	case KEY_NO_NEWREF:
+		o->capture.no_newref = 1;
+		return 0;
+	case KEY_PID:
+		if (cli_parse_u32(prog, opt->name, v, 1, INT_MAX, &n))
 			return -1;
 		o->pid = (pid_t)n;
-	} else if (!strcmp(a, "--frames")) {
-		if (parse_u32(a, v, 1, TM_BPF_MAX_FRAMES, &o->capture.max_frames))
-			return -1;
-	} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+		return 0;
+	case KEY_FRAMES:
+		return cli_parse_u32(prog, opt->name, v, 1, TM_BPF_MAX_FRAMES, &o->capture.max_frames);
+	case KEY_MAX_BLOCKS:
+		return cli_parse_u32(prog, opt->name, v, 1024, 1u << 28, &o->capture.max_blocks);
+	case KEY_MAX_STACKS:
+		return cli_parse_u32(prog, opt->name, v, 1024, 1u << 26, &o->capture.max_stacks);
+	case KEY_OUTPUT:
 		o->output = v;
-	} else if (!strcmp(a, "--format")) {
+		return 0;
+	case KEY_FORMAT:
 		if (tm_format_parse(v, &o->format)) {
-			fprintf(stderr, "tmbpf: --format takes pickle, native or json, not '%s'\n", v);
+			fprintf(stderr, "%s: --format takes pickle, native or json, not '%s'\n", prog, v);
 			return -1;
 		}
-	} else if (!strcmp(a, "--interval")) {
-		return parse_seconds(a, v, &o->interval_s) ? -1 : 1;
-	} else if (!strcmp(a, "--duration")) {
-		return parse_seconds(a, v, &o->duration_s) ? -1 : 1;
-	} else if (!strcmp(a, "--every")) {
-		return parse_seconds(a, v, &o->every_s) ? -1 : 1;
-	} else if (!strcmp(a, "--max-blocks")) {
-		return parse_u32(a, v, 1024, 1u << 28, &o->capture.max_blocks) ? -1 : 1;
-	} else if (!strcmp(a, "--max-stacks")) {
-		return parse_u32(a, v, 1024, 1u << 26, &o->capture.max_stacks) ? -1 : 1;
+		return 0;
+	case KEY_INTERVAL:
+		return cli_parse_seconds(prog, opt->name, v, MIN_PERIOD_S, &o->interval_s);
+	case KEY_DURATION:
+		return cli_parse_seconds(prog, opt->name, v, MIN_PERIOD_S, &o->duration_s);
+	case KEY_EVERY:
+		return cli_parse_seconds(prog, opt->name, v, MIN_PERIOD_S, &o->every_s);
 	}
-	return 1;
+	fprintf(stderr, "%s: unhandled option --%s (a tmbpf bug)\n", prog, opt->name);
+	return -1;
 }
 
 int live_target_alive(pid_t pid)

@@ -4,10 +4,12 @@
 #define TM_CLI_LIVE_SESSION_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cli/options.h"
 #include "core/snapshot_io.h"
 #include "capture/capture.h"
 #include "target/target.h"
@@ -34,9 +36,16 @@ struct live_session {
 extern volatile sig_atomic_t live_stop_requested;   /* SIGINT / SIGTERM */
 extern volatile sig_atomic_t live_snapshot_requested; /* SIGUSR1 */
 
-/* Parse one live option at argv[*i] (advancing *i over its value).
- * Returns 1 if consumed, 0 if not a live option, -1 on a usage error (printed). */
-int live_parse_option(struct live_opts *o, int argc, char **argv, int *i);
+/* The live commands' option tables (options.h), all stored by
+ * live_cli_set into a struct live_opts: the target (-p), capture, output
+ * (-o, --format), top's (--interval, --reset-peak) and snapshot's
+ * (--duration, --every). */
+extern const struct cli_option live_target_options[], live_capture_options[],
+	live_output_options[], live_top_options[], live_snapshot_options[];
+int live_cli_set(void *dst, const struct cli_option *opt, const char *value, const char *prog);
+#define LIVE_CLI_TABLE(heading, options, ctx_type, member) \
+	{ heading, options, live_cli_set, offsetof(ctx_type, member) }
+
 void live_opts_init(struct live_opts *o);
 
 void live_install_signals(void);

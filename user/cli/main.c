@@ -1,44 +1,37 @@
-/* tmbpf entry point: one table of subcommands, exact match only (bpftool style).
- * "tmbpf -p PID ..." with no subcommand is the live top view. */
+/* tmbpf entry point: one table of commands, exact match only (bpftool
+ * style); each command's synopsis, summary and options live with it
+ * (commands.h, options.h). "tmbpf -p PID ..." with no command is `top`. */
 #include <stdio.h>
 #include <string.h>
+
+#include <bpf/libbpf.h>
 
 #include "cli/commands.h"
 #include "core/log.h"
 
-struct command {
-	const char *name;
-	int (*handler)(int argc, char **argv);
-	const char *synopsis;
+const struct cli_command *const cli_commands[] = {
+	&cmd_top, &cmd_snapshot, &cmd_run, &cmd_stats, &cmd_compare, &cmd_convert, &cmd_info,
 };
+const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
-static const struct command commands[] = {
-	{ "stats", cmd_stats, "stats FILE [--key lineno|filename|traceback] [--cumulative] [--limit N] [filters] [--json]" },
-	{ "compare", cmd_compare, "compare OLD NEW [same options as stats]" },
-	{ "convert", cmd_convert, "convert IN OUT [--format pickle|native|json]" },
-	{ "info", cmd_info, "info FILE" },
-	{ "snapshot", cmd_snapshot, "snapshot -p PID -o FILE [--frames N] [--duration S | --every S]" },
-	{ "run", cmd_run, "run [--frames N] [-o FILE] -- CMD [ARGS]" },
-	{ "top", cmd_top, "[top] -p PID [--frames N] [--interval S] [--key K] [--limit N] [filters]" },
-};
+#ifndef TMBPF_VERSION
+#define TMBPF_VERSION "0.5.0"
+#endif
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: tmbpf COMMAND [OPTIONS]\n"
 		     "Python's tracemalloc, from outside the process, with eBPF.\n\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  tmbpf %s\n", commands[i].synopsis);
-	fprintf(out, "\nFilters: --include SPEC --exclude SPEC --include-any SPEC --exclude-any SPEC\n"
-		     "         --domain N --exclude-domain N   (SPEC: fnmatch pattern[:LINENO])\n"
-		     "Live options (top, snapshot, run; root):\n"
-		     "  --frames N        frames kept per traceback, 1-128 (default 1, as tracemalloc)\n"
-		     "  --max-blocks N    live blocks the BPF map holds, reserved at start, ~100 B each (default 1048576)\n"
-		     "  --max-stacks N    distinct stacks the BPF map holds (default 262144)\n"
-		     "  --no-redirect     never redirect an LTO build's allocator pointers (coverage drops)\n"
-		     "  --no-newref       do not re-attribute objects reused from free lists\n"
-		     "  --reset-peak      reset the peak after each report (top)\n"
-		     "  --format F        file format for -o: pickle, native, json (default: by extension)\n"
-		     "  -v                probe placement, coverage and every counter on stderr\n");
+	for (size_t i = 0; i < cli_ncommands; i++)
+		fprintf(out, "  tmbpf %s\n      %s\n", cli_commands[i]->usage, cli_commands[i]->summary);
+	fprintf(out, "\n'tmbpf COMMAND --help' lists a command's options; 'tmbpf --version' the "
+		     "versions and kernel features.\n");
+}
+
+static int version(void)
+{
+	printf("tmbpf %s (libbpf %s)\n", TMBPF_VERSION, libbpf_version_string());
+	return 0;
 }
 
 /* Every library diagnostic is one line on stderr. */
@@ -59,11 +52,16 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (argv[1][0] == '-')
-		return cmd_top(argc, argv);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].handler(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+		return version();
+	if (argv[1][0] == '-') {
+		/* tmbpf -p PID ...: the top view, its options from argv[1] on */
+		argv[0] = (char *)"top";
+		return cmd_top.run(&cmd_top, argc, argv);
+	}
+	for (size_t i = 0; i < cli_ncommands; i++) {
+		if (!strcmp(argv[1], cli_commands[i]->name))
+			return cli_commands[i]->run(cli_commands[i], argc - 1, argv + 1);
 	}
 	fprintf(stderr, "tmbpf: unknown command '%s' (try 'tmbpf --help')\n", argv[1]);
 	return 2;

@@ -7,47 +7,19 @@
 #include <string.h>
 
 #include "core/format.h"
+#include "core/text_encoding.h"
 
-/* A JSON string from WTF-8: lone surrogates become \udXXX escapes, bytes
- * that start no valid sequence become U+FFFD. */
+/* One JSON string, as every JSON tmbpf writes (core/text_encoding.h). */
 static int json_str(struct tm_strbuf *sb, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	int err = tm_strbuf_append(sb, "\"", 1);
+	char *q = tm_json_quote(s);
+	int err;
 
-	for (size_t i = 0; p[i] && !err;) {
-		unsigned char c = p[i];
-
-		if (c == '"' || c == '\\') {
-			err = tm_strbuf_appendf(sb, "\\%c", c);
-			i++;
-		} else if (c < 0x20) {
-			err = tm_strbuf_appendf(sb, "\\u%04x", c);
-			i++;
-		} else if (c < 0x80) {
-			err = tm_strbuf_append(sb, (const char *)p + i, 1);
-			i++;
-		} else if (c == 0xed && p[i + 1] >= 0xa0 && p[i + 1] <= 0xbf && (p[i + 2] & 0xc0) == 0x80) {
-			unsigned cp = 0xd000 | ((p[i + 1] & 0x3fu) << 6) | (p[i + 2] & 0x3fu);
-
-			err = tm_strbuf_appendf(sb, "\\u%04x", cp);
-			i += 3;
-		} else {
-			size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-			size_t ok = k > 0;
-
-			for (size_t x = 1; x < k && ok; x++)
-				ok = (p[i + x] & 0xc0) == 0x80;
-			if (ok && c <= 0xf4) {
-				err = tm_strbuf_append(sb, (const char *)p + i, k);
-				i += k;
-			} else {
-				err = tm_strbuf_appends(sb, "\\ufffd");
-				i++;
-			}
-		}
-	}
-	return err ? err : tm_strbuf_append(sb, "\"", 1);
+	if (!q)
+		return -ENOMEM;
+	err = tm_strbuf_appends(sb, q);
+	free(q);
+	return err;
 }
 
 /* The traceback as tracemalloc's sequence: oldest frame first. */

@@ -1,6 +1,8 @@
 /* Parsing of the statistics options (see stats_options.h). */
 #include "cli/stats_options.h"
 
+#include <stdio.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -22,22 +24,6 @@ void tm_stats_options_release(struct tm_stats_options *o)
 	free(o->filters);
 	o->filters = NULL;
 	o->nfilters = 0;
-}
-
-void tm_stats_options_usage(FILE *out)
-{
-	fprintf(out,
-		"  --key lineno|filename|traceback  group statistics by (default lineno)\n"
-		"  --cumulative                     count every frame of each traceback\n"
-		"  --limit N                        show N statistics, 0 = all (default 10)\n"
-		"  --traceback                      print each statistic's traceback\n"
-		"  --traceback-limit N              ... only N frames (Traceback.format limit)\n"
-		"  --most-recent-first              ... most recent frame first\n"
-		"  --include SPEC, --exclude SPEC   keep/drop traces whose allocating frame matches\n"
-		"  --include-any SPEC, --exclude-any SPEC   ... whose traceback has a matching frame\n"
-		"  --domain N, --exclude-domain N   keep/drop traces of address domain N\n"
-		"  --json                           JSON output\n"
-		"  SPEC: fnmatch pattern, optionally followed by :LINENO\n");
 }
 
 /* Strict decimal parse; 0 or -EINVAL. */
@@ -90,26 +76,6 @@ static int add_filter(struct tm_stats_options *o, const struct tm_filter *f)
 	return 0;
 }
 
-/* "--name VALUE" or "--name=VALUE": the value, or NULL when argv[*i] is not
- * this option. *missing is set when the value is absent. */
-static const char *opt_value(const char *name, int argc, char **argv, int *i, int *missing)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-
-	if (strncmp(a, name, n))
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n])
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = 1;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 static int usage_err(const char *prog, const char *fmt, const char *arg)
 {
 	fprintf(stderr, "%s: ", prog);
@@ -118,11 +84,10 @@ static int usage_err(const char *prog, const char *fmt, const char *arg)
 	return -1;
 }
 
-static int parse_filter_opt(struct tm_stats_options *o, const char *prog, const char *opt,
-			    const char *v)
+static int parse_filter_opt(struct tm_stats_options *o, const char *prog, int key, const char *v)
 {
-	int inclusive = !strncmp(opt, "--include", 9);
-	int all_frames = strstr(opt, "-any") != NULL;
+	int inclusive = key == KEY_INCLUDE || key == KEY_INCLUDE_ANY;
+	int all_frames = key == KEY_INCLUDE_ANY || key == KEY_EXCLUDE_ANY;
 	struct tm_filter f;
 	int err = tm_filter_spec_parse(&f, v, inclusive, all_frames);
 
@@ -134,7 +99,7 @@ static int parse_filter_opt(struct tm_stats_options *o, const char *prog, const 
 			return usage_err(prog, "out of memory parsing '%s'", v);
 		return usage_err(prog, "bad filter '%s' (expected PATTERN or PATTERN:LINENO)", v);
 	}
-	return 1;
+	return 0;
 }
 
 static int parse_domain_opt(struct tm_stats_options *o, const char *prog, int inclusive,
@@ -148,57 +113,68 @@ static int parse_domain_opt(struct tm_stats_options *o, const char *prog, int in
 	tm_domain_filter_init(&f, inclusive, (uint32_t)d);
 	if (add_filter(o, &f))
 		return usage_err(prog, "out of memory parsing '%s'", v);
-	return 1;
+	return 0;
 }
 
-static const char *const filter_opts[] = { "--include", "--exclude", "--include-any",
-					    "--exclude-any" };
+const struct cli_option tm_stats_cli_options[] = {
+	{ "key", KEY_KEY, "lineno|filename|traceback", "group statistics by (default lineno)" },
+	{ "cumulative", KEY_CUMULATIVE, NULL, "count every frame of each traceback" },
+	{ "limit", KEY_LIMIT, "N", "show N statistics, 0 = all (default 10)" },
+	{ "traceback", KEY_TRACEBACK, NULL, "print each statistic's traceback" },
+	{ "traceback-limit", KEY_TRACEBACK_LIMIT, "N", "... only N frames (Traceback.format limit)" },
+	{ "most-recent-first", KEY_MOST_RECENT_FIRST, NULL, "... most recent frame first" },
+	{ "include", KEY_INCLUDE, "SPEC", "keep traces whose allocating frame matches SPEC" },
+	{ "exclude", KEY_EXCLUDE, "SPEC", "drop traces whose allocating frame matches SPEC" },
+	{ "include-any", KEY_INCLUDE_ANY, "SPEC", "keep traces with any frame matching SPEC" },
+	{ "exclude-any", KEY_EXCLUDE_ANY, "SPEC", "drop traces with any frame matching SPEC" },
+	{ "domain", KEY_DOMAIN, "N", "keep traces of address domain N" },
+	{ "exclude-domain", KEY_EXCLUDE_DOMAIN, "N", "drop traces of address domain N" },
+	{ "json", KEY_JSON, NULL, "JSON instead of tracemalloc's text" },
+	{ NULL, 0, NULL, NULL },
+};
 
-int tm_stats_options_parse_one(struct tm_stats_options *o, const char *prog, int argc,
-			       char **argv, int *i)
+int tm_stats_cli_set(void *dst, const struct cli_option *opt, const char *v, const char *prog)
 {
-	const char *a = argv[*i], *v;
-	int missing = 0;
+	struct tm_stats_options *o = dst;
 	long long n;
 
-	if (!strcmp(a, "--cumulative"))
-		return o->cumulative = 1;
-	if (!strcmp(a, "--traceback"))
-		return o->show_traceback = 1;
-	if (!strcmp(a, "--most-recent-first"))
-		return o->most_recent_first = 1;
-	if (!strcmp(a, "--json"))
-		return o->json = 1;
-	if ((v = opt_value("--key", argc, argv, i, &missing))) {
+	switch (opt->key) {
+	case KEY_CUMULATIVE:
+		o->cumulative = 1;
+		return 0;
+	case KEY_TRACEBACK:
+		o->show_traceback = 1;
+		return 0;
+	case KEY_MOST_RECENT_FIRST:
+		o->most_recent_first = 1;
+		return 0;
+	case KEY_JSON:
+		o->json = 1;
+		return 0;
+	case KEY_KEY:
 		if (tm_key_type_parse(v, &o->key))
 			return usage_err(prog, "unknown --key '%s' (lineno, filename or traceback)", v);
-		return 1;
-	}
-	if ((v = opt_value("--limit", argc, argv, i, &missing))) {
+		return 0;
+	case KEY_LIMIT:
 		if (parse_long(v, 0, LONG_MAX, &n))
 			return usage_err(prog, "bad --limit '%s' (a count, 0 = all)", v);
 		o->limit = (unsigned long)n;
-		return 1;
-	}
-	if ((v = opt_value("--traceback-limit", argc, argv, i, &missing))) {
+		return 0;
+	case KEY_TRACEBACK_LIMIT:
 		if (parse_long(v, LONG_MIN, LONG_MAX, &n))
 			return usage_err(prog, "bad --traceback-limit '%s'", v);
 		o->has_traceback_limit = 1;
 		o->traceback_limit = (long)n;
 		o->show_traceback = 1;
-		return 1;
-	}
-	for (size_t k = 0; k < sizeof(filter_opts) / sizeof(filter_opts[0]) && !missing; k++) {
-		if ((v = opt_value(filter_opts[k], argc, argv, i, &missing)))
-			return parse_filter_opt(o, prog, filter_opts[k], v);
-	}
-	if (!missing && (v = opt_value("--domain", argc, argv, i, &missing)))
+		return 0;
+	case KEY_INCLUDE: case KEY_EXCLUDE: case KEY_INCLUDE_ANY: case KEY_EXCLUDE_ANY:
+		return parse_filter_opt(o, prog, opt->key, v);
+	case KEY_DOMAIN:
 		return parse_domain_opt(o, prog, 1, v);
-	if (!missing && (v = opt_value("--exclude-domain", argc, argv, i, &missing)))
+	case KEY_EXCLUDE_DOMAIN:
 		return parse_domain_opt(o, prog, 0, v);
-	if (missing)
-		return usage_err(prog, "option '%s' needs a value", a);
-	return 0;
+	}
+	return usage_err(prog, "unhandled option '%s' (a tmbpf bug)", opt->name);
 }
 
 int tm_stats_options_check(const struct tm_stats_options *o, const char *prog)

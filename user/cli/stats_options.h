@@ -12,7 +12,6 @@
  *   --domain N / --exclude-domain N   DomainFilter(True/False, N)
  *   --json                            JSON instead of text
  * SPEC is an fnmatch pattern with an optional ":LINENO" (digits only).
- * Every option also accepts the "--opt=VALUE" spelling.
  *
  * stdout carries only the statistics; the summary line goes to stderr.
  */
@@ -22,6 +21,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cli/options.h"
 #include "core/filter.h"
 #include "core/snapshot.h"
 #include "core/statistics.h"
@@ -44,16 +44,15 @@ struct tm_stats_options {
 void tm_stats_options_init(struct tm_stats_options *o);
 void tm_stats_options_release(struct tm_stats_options *o);
 
-/* Consume argv[*i] (and its value, advancing *i) when it is one of the
- * options above. Returns 1 consumed, 0 not a statistics option, -1 usage
- * error (one line already printed on stderr, prefixed with prog). */
-int tm_stats_options_parse_one(struct tm_stats_options *o, const char *prog, int argc,
-			       char **argv, int *i);
+/* The options above as a table (options.h) and its setter; dst is a
+ * struct tm_stats_options. */
+extern const struct cli_option tm_stats_cli_options[];
+int tm_stats_cli_set(void *dst, const struct cli_option *opt, const char *value, const char *prog);
+#define TM_STATS_CLI_TABLE(ctx_type, member) \
+	{ "Statistics options", tm_stats_cli_options, tm_stats_cli_set, offsetof(ctx_type, member) }
 /* Checks that need all options (--cumulative with --key traceback).
  * 0 or -1 after printing one usage line. */
 int tm_stats_options_check(const struct tm_stats_options *o, const char *prog);
-/* The usage text of the options, one per line, for --help screens. */
-void tm_stats_options_usage(FILE *out);
 
 /* Parse "PATTERN[:LINENO]" into a Filter. 0, -EINVAL (bad spec), -ENOMEM. */
 int tm_filter_spec_parse(struct tm_filter *f, const char *spec, int inclusive, int all_frames);

@@ -1,10 +1,8 @@
 /* JSON export of a snapshot (`tmbpf convert --format json`; schema in
  * docs/formats.md). Tracebacks are listed once and referenced by index from
  * the traces, as in the native format; frames are most recent first, as in
- * tracemalloc's raw traces. Strings are written as UTF-8; control characters,
- * quotes and backslashes are escaped, and lone surrogates (file names that
- * were not valid UTF-8 on disk) become \udXXX escapes; bytes that are not
- * UTF-8 at all are first mapped to surrogates as Python's surrogateescape does. */
+ * tracemalloc's raw traces. Strings as text_encoding.h's tm_json_quote: what
+ * json.loads gives back is the str Python holds for the name. */
 #include "core/snapshot_io.h"
 #include "core/snapshot_io_internal.h"
 
@@ -28,44 +26,19 @@ static void put_u64(struct tm_out *o, uint64_t v)
 
 static void put_str(struct tm_out *o, const char *str)
 {
-	const unsigned char *p;
-	char esc[8], *owned = NULL;
-	const char *s = str ? tm_utf8_escape(str, &owned) : NULL;
+	char *q;
 
 	if (!str) {
 		put(o, "null");
 		return;
 	}
-	if (!s) {
+	q = tm_json_quote(str);
+	if (!q) {
 		o->err = -ENOMEM;
 		return;
 	}
-	p = (const unsigned char *)s;
-	tm_out_byte(o, '"');
-	while (*p) {
-		unsigned char c = *p;
-
-		if (c == '"' || c == '\\') {
-			tm_out_byte(o, '\\');
-			tm_out_byte(o, c);
-			p++;
-		} else if (c < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			put(o, esc);
-			p++;
-		} else if (c == 0xed && (p[1] & 0xe0) == 0xa0 && (p[2] & 0xc0) == 0x80) {
-			/* An encoded surrogate (U+D800-U+DFFF) is not valid UTF-8. */
-			snprintf(esc, sizeof(esc), "\\u%04x",
-				 0xd000 | (p[1] & 0x3f) << 6 | (p[2] & 0x3f));
-			put(o, esc);
-			p += 3;
-		} else {
-			tm_out_byte(o, c);
-			p++;
-		}
-	}
-	tm_out_byte(o, '"');
-	free(owned);
+	put(o, q);
+	free(q);
 }
 
 static void put_key_str(struct tm_out *o, const char *key, const char *v)

@@ -15,16 +15,7 @@
 void tm_io_errf(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* 1 when s[0..len) is UTF-8 as Python's "utf-8"/"surrogatepass" codec accepts
- * it (lone surrogates allowed, overlong forms and values above U+10FFFF not). */
-int tm_utf8_valid(const unsigned char *s, size_t len);
-
-/* s as Python holds it: returned as is when valid (see above), else a copy
- * (*owned, to free) in which every byte that does not decode is replaced by
- * the surrogate U+DC80..U+DCFF that Python's surrogateescape gives it. Used by
- * writers so that file names captured as raw bytes stay loadable. NULL on
- * allocation failure. */
-const char *tm_utf8_escape(const char *s, char **owned);
+#include "core/text_encoding.h"
 
 /* Buffered output to a FILE; the first write error sticks in err. */
 struct tm_out {
