@@ -108,12 +108,18 @@ $(OUT)/tests/test_placement_devirt: $(FIXTURES)
 unit: $(UNIT_BINS)
 	@tests/run_unit.sh $(UNIT_BINS)
 
-integration: all $(INTEG_BINS)
+# Programs of the shell suites (tests/redirect, tests/e2e/debian.sh).
+TEST_HELPERS := $(OUT)/tests/redirect/driver $(OUT)/tests/redirect/driver_target
+$(OUT)/tests/redirect/%: tests/redirect/%.c $(LIBS_patch)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBS_patch) -lelf -lz -lm
+
+integration: all $(INTEG_BINS) $(TEST_HELPERS)
 
 check-layers:
 	@tests/check_layers.sh
 
-test: all unit $(INTEG_BINS)
+test: all unit $(INTEG_BINS) $(TEST_HELPERS)
 	PYENV_ROOT=$(PYENV_ROOT) tests/run_all.sh
 
 # ASan + UBSan build (its own output folder) of everything, then the tests

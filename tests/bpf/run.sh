@@ -142,3 +142,6 @@ export TMBPF_PERF_LINKS=1
 scenario "session exits (perf-event links)" exit
 scenario "session SIGKILLed (perf-event links)" kill
 unset TMBPF_PERF_LINKS
+
+# A suite reports failures as "not ok" lines; reaching this line means it ran to its end.
+exit 0

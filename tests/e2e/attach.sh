@@ -52,3 +52,6 @@ for v in 3.8 3.9 3.10 3.11 3.12 3.13; do
 	kill $pid 2>/dev/null
 	wait $pid 2>/dev/null
 done
+
+# A suite reports failures as "not ok" lines; reaching this line means it ran to its end.
+exit 0

@@ -52,3 +52,6 @@ for how in exit sigkill; do
 	fi
 	kill $tgt; wait $tgt 2>/dev/null
 done
+
+# A suite reports failures as "not ok" lines; reaching this line means it ran to its end.
+exit 0

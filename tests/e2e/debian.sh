@@ -33,12 +33,7 @@ fi
 
 # 3. 100 attach/detach cycles on a busy multi-threaded target.
 D=build/tests/redirect/driver
-if [ ! -x $D ]; then
-	mkdir -p build/tests/redirect
-	cc -std=gnu11 -O2 -D_GNU_SOURCE -Iuser -Ibpf -o $D tests/redirect/driver.c user/probe/devirt.c \
-		user/probe/redirect.c user/probe/probe_point.c build/libtmprobe.a build/libtmcore.a -lbpf -lelf -lz -lm ||
-		{ echo "not ok - debian cycles: driver does not build"; exit 1; }
-fi
+[ -x $D ] || { echo "not ok - debian cycles: $D missing (make test builds it)"; exit 1; }
 K=20000
 touch "$work/stop-now"
 $PY tests/e2e/live/busy_threads.py $K "$work/stop-now" > "$work/plain.out"
@@ -81,3 +76,6 @@ if [ $rc -eq 0 ] && [ -s "$work/plain.out" ] && cmp -s "$work/busy.out" "$work/p
 else
 	echo "not ok - debian: cycled target exit $rc, output $(cmp -s "$work/busy.out" "$work/plain.out" && echo same || echo differs)"
 fi
+
+# A suite reports failures as "not ok" lines; reaching this line means it ran to its end.
+exit 0

@@ -74,3 +74,6 @@ if [ $rc -ne 0 ] && [ -s "$work/killed.pickle" ] && grep -q "PID $victim exited"
 else
 	echo "not ok - errors: target killed mid-trace: exit $rc, $(tr '\n' '|' < "$work/kerr")"
 fi
+
+# A suite reports failures as "not ok" lines; reaching this line means it ran to its end.
+exit 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pymalloc prediction (user/probe/pymalloc_predict.h): with
+# pymalloc prediction (user/target/pymalloc_predict.h): with
 # TMBPF_CHECK_PREDICTION=1 every predicted block is also compared with what
 # the allocator returned (return probe kept). On pyenv 3.8-3.13 and Debian's
 # LTO python3.11, prediction must be on, cover most allocations, and never
@@ -71,3 +71,6 @@ for py in "${pys[@]}"; do
 		echo "not ok - e2e predict attach $py: predicted=${pred:-?} wrong=${wrong:-?}: $(grep -E 'predict|cannot' "$work/err" | head -1)"
 	fi
 done
+
+# A suite reports failures as "not ok" lines; reaching this line means it ran to its end.
+exit 0

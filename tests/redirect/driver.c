@@ -1,4 +1,4 @@
-/* Test driver for user/probe/devirt.c and redirect.c (tests/redirect/run.sh).
+/* Test driver for user/placement/devirt.c and user/patch/redirect.c (tests/redirect/run.sh).
  *
  *   driver scan-file PATH BIAS ADDR...   guard counts for absolute ADDRs in PATH
  *   driver scan PID                      locate the allocators of PID, scan, print coverage

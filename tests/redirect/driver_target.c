@@ -1,5 +1,5 @@
 /* Cross-check of devirt.c and redirect.c with the real target discovery
- * (tm_target_open, user/probe/target.c), on any CPython: PIE shared
+ * (tm_target_open, user/target/target.c), on any CPython: PIE shared
  * libpython included. tests/redirect/run.sh skips it when target.c does not
  * build yet.
  *

@@ -51,9 +51,9 @@ wait_file_exists() {
 }
 
 mkdir -p "$OUT"
-if ! ${CC:-cc} $CFLAGS -o "$D" tests/redirect/driver.c user/probe/devirt.c user/probe/redirect.c \
-	user/probe/probe_point.c 2>"$TMP/cc.err"; then
-	notok build "driver does not compile: $(head -c 300 "$TMP/cc.err" | tr '\n' ' ')"
+# The drivers link the tmbpf libraries: `make test` builds them.
+if [ ! -x "$D" ] || [ ! -x "$OUT/driver_target" ]; then
+	notok build "$D or $OUT/driver_target missing (make test builds them)"
 	exit 1
 fi
 ${CC:-cc} $CFLAGS -pthread -o "$OUT/tear" tests/redirect/tear.c || { notok build "tear.c"; exit 1; }
@@ -238,9 +238,7 @@ else
 fi
 
 # ---- the same with the real target discovery (tm_target_open), PIE libpython included --
-if ${CC:-cc} $CFLAGS -Ibuild -o "$OUT/driver_target" tests/redirect/driver_target.c user/probe/target.c \
-	user/probe/elf_file.c user/probe/layouts.c user/probe/proc_maps.c user/probe/devirt.c \
-	user/probe/redirect.c user/probe/probe_point.c -lelf 2>"$TMP/cc.err"; then
+if [ -x "$OUT/driver_target" ]; then
 	for py in $PY "$PYENV_ROOT"/versions/3.{11,12,13}.*/bin/python3.1?; do
 		[ -x "$py" ] || continue
 		name=redirect_cycles_target_open_$($py -c 'import platform; print(platform.python_version())')
@@ -262,7 +260,7 @@ if ${CC:-cc} $CFLAGS -Ibuild -o "$OUT/driver_target" tests/redirect/driver_targe
 		fi
 	done
 else
-	skip redirect_cycles_target_open "user/probe/target.c does not build yet: $(head -c 200 "$TMP/cc.err" | tr '\n' ' ')"
+	notok redirect_cycles_target_open "$OUT/driver_target missing (make test builds it)"
 fi
 
 # ---- coverage with and without redirect -----------------------------------------------------
@@ -406,3 +404,6 @@ if python3 -c "import sys; sys.exit(not (0.99 <= $ra1 <= 1.01 and 0.99 <= $rf1 <
 else
 	notok redirect_coverage "allocs $ra1 / frees $rf1 with redirect, $ra0 / $rf0 without"
 fi
+
+# A suite reports failures as "not ok" lines; reaching this line means it ran to its end.
+exit 0
