@@ -63,12 +63,16 @@ for py in "${pys[@]}"; do
 	sleep 1.5
 	TMBPF_CHECK_PREDICTION=1 ./tmbpf snapshot -v -p "$tp" -o "$work/p.tmbpf" --duration 2 2> "$work/err" > /dev/null
 	kill "$tp" 2>/dev/null; wait "$tp" 2>/dev/null
+	allocs=$(sed -n 's/^tmbpf: counter allocs = //p' "$work/err")
 	pred=$(sed -n 's/^tmbpf: counter predicted = //p' "$work/err")
 	wrong=$(sed -n 's/^tmbpf: counter predict_wrong = //p' "$work/err")
-	if grep -q 'pymalloc predicted at entry' "$work/err" && [ "${wrong:-x}" = 0 ] && [ "${pred:-0}" -gt 100000 ]; then
+	# Most of the loop's allocations predicted (the count itself depends on
+	# the host's speed: a checked prediction keeps its return probe).
+	if grep -q 'pymalloc predicted at entry' "$work/err" && [ "${wrong:-x}" = 0 ] &&
+	   [ "${pred:-0}" -gt 10000 ] && awk "BEGIN{exit !(${pred:-0} >= 0.9 * ${allocs:-1})}"; then
 		echo "ok - e2e predict attach $py (every size class in use): $pred predicted, 0 wrong"
 	else
-		echo "not ok - e2e predict attach $py: predicted=${pred:-?} wrong=${wrong:-?}: $(grep -E 'predict|cannot' "$work/err" | head -1)"
+		echo "not ok - e2e predict attach $py: predicted=${pred:-?} of ${allocs:-?} wrong=${wrong:-?}: $(grep -E 'predict|cannot' "$work/err" | head -1)"
 	fi
 done
 

@@ -1,4 +1,9 @@
-/* A capture session: the BPF skeleton, the probes attached to each traced
+/* user/capture/ -- the only user of libbpf and the BPF skeleton.
+ * May: load and attach BPF programs, read their maps, and use every layer
+ * below (target to find, patch to change what the capture needs in the
+ * target). May not: print (core/log.h) or pick exit codes (cli/).
+ *
+ * A capture session: the BPF skeleton, the probes attached to each traced
  * process, and turning BPF maps into snapshots.
  *
  * Lifecycle: tm_capture_new() loads the programs; tm_capture_add_target()

@@ -1,4 +1,9 @@
-/* The commands (one struct cli_command each, in its cmd_*.c file): run()
+/* user/cli/ -- the command line: the only layer that prints results and
+ * picks exit codes (0 ok, 1 failure, 2 usage), and that reads the
+ * environment (TMBPF_* switches into the capture options). Each command
+ * is declared once, with its options (options.h).
+ *
+ * The commands (one struct cli_command each, in its cmd_*.c file): run()
  * returns the process exit code: 0 ok, 1 failure (one line on stderr
  * already printed), 2 usage error. */
 #ifndef TM_CLI_COMMANDS_H

@@ -139,7 +139,7 @@ int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const c
 	case KEY_INTERVAL:
 		return cli_parse_seconds(prog, opt->name, v, MIN_PERIOD_S, &o->interval_s);
 	case KEY_DURATION:
-		return cli_parse_seconds(prog, opt->name, v, MIN_PERIOD_S, &o->duration_s);
+		return cli_parse_seconds(prog, opt->name, v, 0.001, &o->duration_s);
 	case KEY_EVERY:
 		return cli_parse_seconds(prog, opt->name, v, MIN_PERIOD_S, &o->every_s);
 	}

@@ -1,3 +1,10 @@
+/* user/core/ -- the tracemalloc model and its file formats, in plain C.
+ * May: compute (snapshots, filters, statistics, compare_to, text and JSON
+ * exactly as CPython's Lib/tracemalloc.py), read and write files (pickle,
+ * native, JSON), hand diagnostics to the log callback (log.h). May not:
+ * include anything but libc and zlib, touch a process, need root, print or
+ * exit. The layer check (tests/check_layers.sh) enforces the includes. This
+ * header is the model's centre; each format and algorithm has its own. */
 /* tmbpf snapshot model: what tracemalloc.Snapshot holds, in plain C.
  *
  * A snapshot owns everything reachable from it: traces, interned tracebacks and

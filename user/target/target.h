@@ -1,3 +1,9 @@
+/* user/target/ -- reading a live CPython, never writing it.
+ * May: read /proc/PID (maps, status, auxv, root), a process's memory
+ * (process_vm_readv, /proc/PID/mem read-only), the interpreter's ELF, and
+ * turn what it reads into what BPF needs (layouts.h, tm_target_open) and
+ * into file:line (linetable.h, symbolize.h, pymalloc_predict.h's checks).
+ * May not: write into a process, ptrace-stop it, use libbpf, print. */
 /* A traced CPython process: where its interpreter lives and what BPF needs.
  * Filled by tm_target_open() from /proc/PID/maps, the ELF that defines
  * _PyRuntime (opened through /proc/PID/root so containers work) and the
