@@ -35,8 +35,8 @@ LIBS_patch       := $(OUT)/libtm_patch.a $(LIBS_target)
 LIBS_capture     := $(OUT)/libtm_capture.a $(LIBS_patch)
 
 define layer_rules
-$(1)_SRCS := $$(wildcard user/$(1)/*.c)
-$(1)_OBJS := $$($(1)_SRCS:%.c=$$(OUT)/%.o)
+$(1)_SRCS := $$(wildcard user/$(1)/*.c user/$(1)/*/parasite.S)
+$(1)_OBJS := $$(patsubst %.S,$$(OUT)/%.o,$$($(1)_SRCS:%.c=$$(OUT)/%.o))
 $$(OUT)/libtm_$(1).a: $$($(1)_OBJS)
 	@mkdir -p $$(@D)
 	rm -f $$@ && ar rcs $$@ $$^
@@ -65,8 +65,26 @@ all: $(TMBPF_BIN)
 $(TMBPF_BIN): $(CLI_OBJS) $(ALL_LIBS)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(ALL_LIBS) $(LDLIBS)
 
-# Capture and CLI sources include the generated skeleton.
+# Capture and CLI sources include the generated skeleton, patch the stub.
 $(capture_OBJS) $(CLI_OBJS): | $(SKELS)
+$(patch_OBJS): | $(OUT)/stub/stub_blob.h
+
+# The stub (user/patch/stub/stub.S) is not linked into tmbpf: its bytes are
+# written into targets. Assembled, laid out by its linker script, and turned
+# into a C array plus symbol offsets (tools/gen_stub.sh).
+STUB_CFLAGS := -O2 -fPIC -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables \
+	-fcf-protection=none -mno-red-zone -fno-jump-tables -fno-builtin -Wall -Wextra $(WERROR)
+$(OUT)/stub/stub.elf: user/patch/stub/stub.S user/patch/stub/sample_set.c user/patch/stub/stub.ld
+	@mkdir -p $(@D)
+	$(CC) -Iuser -Ibpf -MMD -MP -MF $(OUT)/stub/stub.d -c -o $(OUT)/stub/stub.o $<
+	$(CC) $(STUB_CFLAGS) -c -o $(OUT)/stub/sample_set.o user/patch/stub/sample_set.c
+	ld -T user/patch/stub/stub.ld -o $@ $(OUT)/stub/stub.o $(OUT)/stub/sample_set.o
+$(OUT)/stub/stub_blob.h: $(OUT)/stub/stub.elf tools/gen_stub.sh
+	tools/gen_stub.sh $< $@
+
+$(OUT)/%.o: %.S
+	@mkdir -p $(@D)
+	$(CC) -Iuser -Ibpf -c -o $@ $<
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(@D)

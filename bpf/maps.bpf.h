@@ -74,6 +74,7 @@ struct scratch {
 	struct tm_stack stack;
 	__u8 frame[FRAME_BUF + 8];
 	__u8 window[CHUNK_WINDOW + FRAME_BUF + 8]; /* slack: a frame read at any offset stays inside */
+	__u64 quarantine[TM_STUB_QUARANTINE * TM_STUB_QENTRY_SIZE / 8]; /* a stub's batch of frees */
 };
 
 
@@ -154,6 +155,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tm_traced_memory);
 } traced_memory SEC(".maps");
+
+/* Sampled mode: PyTraceMalloc_Track's own sampling (tmbpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TM_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct tm_sample_state);
+} sample_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TM_SAMPLE_INTERVALS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sample_intervals SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -187,6 +187,26 @@ int allocator_free(struct pt_regs *ctx)
 	return 0;
 }
 
+/* Sampled mode: is this PyTraceMalloc_Track of size bytes a sample? The
+ * same byte-weighted Poisson process as the stub's (patch/stub.h), with
+ * its own counter per process; races between threads only blur the gaps. */
+static __always_inline int track_sampled(const struct tm_proc_config *c, __u64 size)
+{
+	__u32 slot = c->mem_slot, k;
+	struct tm_sample_state *st = bpf_map_lookup_elem(&sample_state, &slot);
+	__u64 *iv;
+
+	if (!st)
+		return 0;
+	st->remaining -= (__s64)size;
+	if (st->remaining > 0)
+		return 0;
+	k = (__u32)(st->next++ % TM_SAMPLE_INTERVALS);
+	iv = bpf_map_lookup_elem(&sample_intervals, &k);
+	st->remaining = iv ? (__s64)*iv : (__s64)c->sample_bytes;
+	return 1;
+}
+
 SEC("uprobe")
 int track_enter(struct pt_regs *ctx)
 {
@@ -199,6 +219,8 @@ int track_enter(struct pt_regs *ctx)
 	load_regs(ctx, &g);
 	addr = arg(&g, cookie, 1);
 	if (!c || !addr)
+		return 0;
+	if (c->sample_bytes && !track_sampled(c, arg(&g, cookie, 2)))
 		return 0;
 	record_block(c, pid_tgid, (__u32)arg(&g, cookie, 0), addr, arg(&g, cookie, 2), 0);
 	return 0;
@@ -215,6 +237,105 @@ int untrack_enter(struct pt_regs *ctx)
 	load_regs(ctx, &g);
 	if (c)
 		forget_block(c, tgid, (__u32)arg(&g, cookie, 0), arg(&g, cookie, 1));
+	return 0;
+}
+
+/* Block b of a new object: tracemalloc gives it the current traceback
+ * (_PyTraceMalloc_NewReference / its 3.13 ref tracer), so an object taken
+ * from a free list is attributed to where it was reused. A fresh object's
+ * block was just recorded by this thread with this very stack. */
+static __always_inline void reattribute(const struct tm_proc_config *c, __u64 pid_tgid, __u64 block)
+{
+	struct tm_block_key key = { .pid = pid_tgid >> 32, .domain = 0, .addr = block };
+	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+	struct tm_block *b;
+
+	if (p && p->last_addr == block) {
+		p->last_addr = 0;
+		return;
+	}
+	b = bpf_map_lookup_elem(&live_blocks, &key);
+	if (!b)
+		return; /* allocated before attach: tracemalloc cannot track it either */
+	b->stack_id = capture_stack(c, key.pid, 0);
+	count(c, TM_CNT_NEWREF);
+}
+
+/* An allocation the stub reports: recorded, and remembered as this
+ * thread's last block (its _Py_NewReference needs no second walk). */
+static __always_inline void stub_record(const struct tm_proc_config *c, __u64 pid_tgid, __u64 addr,
+					__u64 size)
+{
+	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	record_block(c, pid_tgid, 0, addr, size, 0);
+	if (p)
+		p->last_addr = addr;
+}
+
+/* The stub's quarantine: n entries at user address at, the block first. */
+static __always_inline void forget_batch(const struct tm_proc_config *c, __u32 tgid, __u64 at, __u64 n)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!s || n > TM_STUB_QUARANTINE)
+		return;
+	if (bpf_probe_read_user(s->quarantine, sizeof(s->quarantine), (const void *)at))
+		return;
+#pragma unroll
+	for (int i = 0; i < TM_STUB_QUARANTINE; i++)
+		if (i < n)
+			forget_block(c, tgid, 0, s->quarantine[i * (TM_STUB_QENTRY_SIZE / 8)]);
+}
+
+/* Every report point of the stub (user/patch/stub/stub.S): the event in the
+ * cookie, its values in the registers tmbpf_stub.h names. One program run
+ * per event; nothing to pair. */
+SEC("uprobe")
+int stub_event(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct tm_proc_config *c = live_proc(cookie, tgid);
+	__u64 ax = ctx->ax, bx = ctx->bx, r12 = ctx->r12;
+
+	if (!c)
+		return 0;
+	switch (TM_COOKIE_STUB_EVENT(cookie)) {
+	case TM_STUB_MALLOC:
+		if (ax)
+			stub_record(c, pid_tgid, ax, bx);
+		break;
+	case TM_STUB_CALLOC:
+		if (ax)
+			stub_record(c, pid_tgid, ax, bx * r12);
+		break;
+	case TM_STUB_REALLOC:
+		if (!ax)
+			break; /* failed: the old block stays */
+		if (bx)
+			forget_block(c, tgid, 0, bx);
+		stub_record(c, pid_tgid, ax, r12);
+		break;
+	case TM_STUB_FREE:
+		forget_block(c, tgid, 0, r12);
+		break;
+	case TM_STUB_FREE_BATCH:
+		forget_batch(c, tgid, r12, bx);
+		break;
+	case TM_STUB_NEWREF:
+		reattribute(c, pid_tgid, r12);
+		break;
+	case TM_STUB_SAMPLED_REALLOC:
+		if (bx)
+			forget_block(c, tgid, 0, bx);
+		if (ax)
+			stub_record(c, pid_tgid, ax, r12);
+		break;
+	}
 	return 0;
 }
 

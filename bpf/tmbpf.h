@@ -78,6 +78,18 @@ struct tm_proc_config {
 	__u16 ts_status;           /* 3.12+: PyThreadState._status (TM_TS_ACTIVE: current in its
 				    * thread); else TM_NO_OFFSET: no per-thread tstate cache */
 	__u16 _pad16[3];
+	/* Appended: */
+	__u64 sample_bytes;        /* sampled mode: PyTraceMalloc_Track is sampled here like the
+				    * stub samples allocations (mean interval); 0: full */
+};
+
+/* Sampled mode, per process slot: the bytes until the next sample of
+ * PyTraceMalloc_Track and where the next interval comes from (the map
+ * `sample_intervals`, filled with exponential draws by user space). */
+#define TM_SAMPLE_INTERVALS 1024
+struct tm_sample_state {
+	__s64 remaining;
+	__u64 next;
 };
 
 /* pymalloc size classes (512 / 16 bytes): pool hints per process (pool_hints). */
@@ -149,7 +161,11 @@ enum tm_probe_kind {
 	TM_PROBE_FINALIZE,
 	TM_PROBE_NEWREF,   /* _Py_NewReference(op): op = arg0 */
 	TM_PROBE_FREELIST, /* 3.8: a function that may pop a free list; entry + return (the object) */
+	TM_PROBE_STUB,     /* a report point of the stub: the event in TM_COOKIE_STUB_EVENT */
 };
+#include "tmbpf_stub.h"
+#define TM_COOKIE_STUB(event) ((__u64)TM_PROBE_STUB | ((__u64)(event) << 8))
+#define TM_COOKIE_STUB_EVENT(c) ((__u32)(((c) >> 8) & 0xff))
 #define TM_COOKIE(kind, r0, r1, r2)                                                   \
 	((__u64)(kind) | ((__u64)(r0) << 8) | ((__u64)(r1) << 12) | ((__u64)(r2) << 16))
 #define TM_COOKIE_KIND(c) ((__u32)((c) & 0xff))

@@ -39,6 +39,9 @@
 	  "")                                                                                   \
 	X(PREDICTED, "predicted", 0, "pymalloc allocations recorded at entry (no return probe)", "") \
 	X(PREDICT_WRONG, "predict_wrong", 1, "pymalloc predictions the return contradicted",     \
-	  "a pymalloc prediction was wrong (a tmbpf bug); TMBPF_NO_PREDICT=1 turns prediction off")
+	  "a pymalloc prediction was wrong (a tmbpf bug); TMBPF_NO_PREDICT=1 turns prediction off") \
+	X(SAMPLES_LOST, "samples_lost", 1,                                                      \
+	  "sampled blocks not kept: the stub's set of sampled blocks was full (counted in the target)", \
+	  "raise --sample-set")
 
 #endif

@@ -2,9 +2,11 @@
  * no implicit padding. A mismatch fails the build, not a trace. */
 #include <stddef.h>
 
+#include "core/snapshot.h"
 #include "tmbpf.h"
 
-_Static_assert(sizeof(struct tm_proc_config) == 120, "tm_proc_config layout");
+_Static_assert(sizeof(struct tm_proc_config) == 128, "tm_proc_config layout");
+_Static_assert(offsetof(struct tm_proc_config, sample_bytes) == 120, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, tstate_current_addr) == 8, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, ts_thread_id) == 40, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, max_frames) == 56, "tm_proc_config");
@@ -20,7 +22,10 @@ _Static_assert(sizeof(struct tm_block) == 32, "tm_block layout");
 _Static_assert(sizeof(struct tm_traced_memory) == 32, "tm_traced_memory layout");
 _Static_assert(sizeof(struct tm_event) == 24, "tm_event layout");
 _Static_assert(sizeof(struct tm_bpf_config) == 8, "tm_bpf_config layout");
-_Static_assert(TM_CNT_MAX <= 16, "counters fit the snapshot's drop table");
+#define TM_COUNTER_LOSS(e, n, loss, w, r) + (loss)
+_Static_assert((0 TM_COUNTERS(TM_COUNTER_LOSS)) <= TM_MAX_DROP_COUNTERS,
+	       "every loss counter fits the snapshot's drop table");
+#undef TM_COUNTER_LOSS
 
 /* An object file needs one symbol. */
 int tm_abi_checked(void);

@@ -17,8 +17,17 @@
 
 #include "capture/capture_priv.h"
 #include "core/log.h"
+#include "core/sampling.h"
 #include "target/layouts.h"
 #include "capture/uprobe_multi.h"
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 struct counter_info {
 	const char *name, *what, *remedy;
@@ -214,6 +223,16 @@ struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err,
 		snprintf(err, errlen, "cannot map the traced memory counters: %s", strerror(-e));
 		goto cleanup;
 	}
+	if (c->opts.sample_bytes) {
+		/* PyTraceMalloc_Track's intervals (sampled in BPF) */
+		uint64_t rng = realtime_ns() | 1;
+
+		for (__u32 k = 0; k < TM_SAMPLE_INTERVALS; k++) {
+			uint64_t v = tm_sample_draw(&rng, c->opts.sample_bytes);
+
+			bpf_map_update_elem(bpf_map__fd(c->skel->maps.sample_intervals), &k, &v, BPF_ANY);
+		}
+	}
 	if (c->opts.bpf_stats) {
 		c->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (c->stats_fd < 0)
@@ -258,6 +277,8 @@ static void proc_detach(struct tm_capture_proc *p)
 	/* Pointers first: no call may reach a stub after its probe is gone
 	 * (harmless, but then unseen). */
 	if (p->rd.applied && tm_redirect_restore(&p->rd, err, sizeof(err)) == -EBUSY)
+		tm_log(TM_LOG_WARN, "%s", err);
+	if (p->stub_ready && tm_stub_disarm(&p->stub, err, sizeof(err)) == -EBUSY)
 		tm_log(TM_LOG_WARN, "%s", err);
 	destroy_links(p->links, p->nlinks);
 	for (size_t i = 0; i < p->nlink_fds; i++)
@@ -325,13 +346,6 @@ static void clear_proc_config(struct tm_capture *c, uint32_t slot)
 	bpf_map_update_elem(bpf_map__fd(c->skel->maps.procs), &slot, &cfg, BPF_ANY);
 }
 
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, size_t errlen)
 {
@@ -370,6 +384,14 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	cfg.max_frames = c->opts.max_frames;
 	cfg.finalizing = 0;
 	cfg.stop_on_finalize = c->opts.stop_on_finalize ? 1 : 0;
+	cfg.sample_bytes = c->opts.sample_bytes;
+	if (cfg.sample_bytes) {
+		uint64_t rng = (uint64_t)t->pid * 0x9e3779b97f4a7c15ull ^ realtime_ns();
+		struct tm_sample_state st = { .remaining = (int64_t)tm_sample_draw(&rng, cfg.sample_bytes),
+					      .next = rng };
+
+		bpf_map_update_elem(bpf_map__fd(c->skel->maps.sample_state), &slot, &st, BPF_ANY);
+	}
 	cfg.mem_slot = slot;
 	cfg.pid = (__u32)t->pid;
 	p->layout = tm_layout_get(t->minor);
@@ -451,8 +473,16 @@ int tm_capture_poll(struct tm_capture *c, int timeout_ms)
 	/* One pass per batch: each code object is read once while its new
 	 * stacks are symbolized (the consumer must keep up at start-up). */
 	for (size_t i = 0; i < c->nprocs; i++) {
-		tm_capture_begin_pass(&c->procs[i]);
-		tm_capture_try_predict(c, &c->procs[i]);
+		struct tm_capture_proc *p = &c->procs[i];
+		uint64_t now = realtime_ns();
+
+		tm_capture_begin_pass(p);
+		tm_capture_try_predict(c, p);
+		/* sampled mode: fresh intervals for the half the stub reads next */
+		if (p->stub_ready && p->stub.sample_bytes && now - p->refill_ns > 1000000000ull) {
+			tm_stub_refill(&p->stub);
+			p->refill_ns = now;
+		}
 	}
 	n = ring_buffer__poll(c->rb, timeout_ms);
 	if (n < 0)
@@ -512,6 +542,9 @@ int tm_capture_read_counters(struct tm_capture *c, const struct tm_capture_proc 
 			out[k] += v[i];
 	}
 	free(v);
+	/* counted in the target, by the stub */
+	if (p->stub_ready)
+		tm_stub_samples_lost(&p->stub, &out[TM_CNT_SAMPLES_LOST]);
 	return 0;
 }
 
@@ -591,7 +624,8 @@ int tm_capture_stats(struct tm_capture *c, pid_t pid, struct tm_capture_stats *s
 	st->process_rss_bytes = self_rss();
 	prog_stats(c, st);
 	st->single_stepped = p->nsinglestep;
-	st->coverage = p->devirt_ok ? tm_coverage_str(p->dv.coverage) : "unknown (ELF not scanned)";
+	st->coverage = p->coverage ? p->coverage
+		     : p->devirt_ok ? tm_coverage_str(p->dv.coverage) : "unknown (ELF not scanned)";
 	st->finalizing = tm_capture_finalizing(c, pid) == 1;
 	return 0;
 }

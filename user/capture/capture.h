@@ -39,7 +39,17 @@
 #include "core/snapshot.h"
 #include "target/target.h"
 
+enum tm_probe_mode {
+	TM_PROBE_MODE_STUB = 0, /* the stub (patch/stub.h): one cheap kernel entry per event */
+	TM_PROBE_MODE_ENTRY,    /* uprobes on the allocator functions (entry, return), as before */
+};
+
 struct tm_capture_opts {
+	enum tm_probe_mode probe_mode; /* falls back to entry probes, with a line, when the
+					* stub cannot be set up (not in sampled mode) */
+	uint64_t sample_bytes;  /* > 0: sampled mode (the stub's), one sample per this many
+				 * bytes on average; 0: every allocation */
+	uint32_t sample_slots;  /* sampled blocks live at once per process (power of two; 0: 2^16) */
 	uint32_t max_frames;    /* --frames, 1..TM_BPF_MAX_FRAMES */
 	uint32_t max_blocks;    /* live_blocks entries, all processes; 0: 1<<20 */
 	uint32_t max_stacks;    /* distinct stacks, all processes; 0: 1<<16 */

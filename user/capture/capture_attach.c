@@ -17,6 +17,7 @@
 #include "target/pymalloc_predict.h"
 #include "capture/uprobe_multi.h"
 #include "placement/probe_point.h"
+#include "patch/stub.h"
 
 struct probe_fn {
 	const char *role;   /* "obj.malloc", "PyTraceMalloc_Track" */
@@ -96,6 +97,7 @@ static int read_code(int fd, uint64_t off, uint8_t *buf, size_t len, size_t *got
 struct probe_group {
 	struct bpf_program *prog;
 	int ret;
+	const char *path;   /* the file probed: NULL for the interpreter's ELF, else the stub's memfd */
 	size_t n, cap;
 	uint64_t *offsets, *cookies;
 };
@@ -116,13 +118,13 @@ static void batch_free(struct probe_batch *b)
 	b->ng = 0;
 }
 
-static int batch_add(struct probe_batch *b, struct bpf_program *prog, int ret, uint64_t off,
-		     uint64_t cookie)
+static int batch_add_path(struct probe_batch *b, struct bpf_program *prog, int ret,
+			  const char *path, uint64_t off, uint64_t cookie)
 {
 	struct probe_group *g = NULL;
 
 	for (size_t i = 0; i < b->ng && !g; i++)
-		if (b->g[i].prog == prog && b->g[i].ret == ret)
+		if (b->g[i].prog == prog && b->g[i].ret == ret && b->g[i].path == path)
 			g = &b->g[i];
 	if (!g) {
 		if (b->ng == MAX_GROUPS)
@@ -131,6 +133,7 @@ static int batch_add(struct probe_batch *b, struct bpf_program *prog, int ret, u
 		memset(g, 0, sizeof(*g));
 		g->prog = prog;
 		g->ret = ret;
+		g->path = path;
 	}
 	for (size_t i = 0; i < g->n; i++)
 		if (g->offsets[i] == off)
@@ -152,6 +155,12 @@ static int batch_add(struct probe_batch *b, struct bpf_program *prog, int ret, u
 	g->cookies[g->n] = cookie;
 	g->n++;
 	return 0;
+}
+
+static int batch_add(struct probe_batch *b, struct bpf_program *prog, int ret, uint64_t off,
+		     uint64_t cookie)
+{
+	return batch_add_path(b, prog, ret, NULL, off, cookie);
 }
 
 static int add_link_fd(struct tm_capture_proc *p, int fd)
@@ -179,10 +188,12 @@ static int batch_attach(struct tm_capture *c, struct tm_capture_proc *p, struct 
 
 			if ((pass == 0) != (ret == 1) || !g->n)
 				continue;
+			const char *path = g->path ? g->path : t->elf_path;
+
 			for (size_t j = 0; j < g->n; j++)
 				g->cookies[j] |= TM_COOKIE_WITH_SLOT(p->slot);
 			if (c->multi) {
-				int fd = tm_uprobe_multi_link(bpf_program__fd(g->prog), t->elf_path,
+				int fd = tm_uprobe_multi_link(bpf_program__fd(g->prog), path,
 							      g->offsets, g->cookies, (uint32_t)g->n,
 							      ret, t->pid);
 
@@ -192,7 +203,7 @@ static int batch_attach(struct tm_capture *c, struct tm_capture_proc *p, struct 
 					LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret == 1,
 						    .bpf_cookie = g->cookies[j]);
 					struct bpf_link *l = bpf_program__attach_uprobe_opts(
-						g->prog, t->pid, t->elf_path, (size_t)g->offsets[j], &uo);
+						g->prog, t->pid, path, (size_t)g->offsets[j], &uo);
 
 					if (!l) {
 						e = -errno;
@@ -322,7 +333,7 @@ enum { NEWREF_OFF, NEWREF_AT_ENTRY, NEWREF_AT_SITES };
  * function) is what redirect.h says (an existing jmp stub or the
  * implementation), never the padding stub the pointer holds. */
 static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out, char roles[][32],
-			  int newref)
+			  int newref, int allocators)
 {
 	static const enum tm_probe_kind kinds[4] = { TM_PROBE_MALLOC, TM_PROBE_CALLOC,
 						     TM_PROBE_REALLOC, TM_PROBE_FREE };
@@ -330,7 +341,7 @@ static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out,
 	const struct tm_target *t = p->t;
 	size_t n = 0;
 
-	for (int d = 0; d < TM_NDOMAINS; d++) {
+	for (int d = 0; d < TM_NDOMAINS && allocators; d++) {
 		/* Not redirecting: what the pointers mean (devirt.h), never a
 		 * padding stub left by a tmbpf that died. */
 		const struct tm_allocator *a = p->devirt_ok ? &p->dv.effective[d] : &t->alloc[d];
@@ -452,6 +463,36 @@ cleanup:
 	return e;
 }
 
+/* Stub mode (patch/stub.h): the allocator pointers and, where possible,
+ * the object-creation hook go through the stub; its report points are
+ * probed in its memfd. Returns 0 with p->stub_ready, or a negative errno
+ * with err saying why (the caller falls back to entry probes, except for
+ * -EBUSY: another tmbpf owns the process). */
+static int plan_stub(struct tm_capture *c, struct tm_capture_proc *p, struct probe_batch *b,
+		     char *err, size_t errlen)
+{
+	struct tm_stub_opts so = { .newref = !c->opts.no_newref,
+				   .sample_bytes = c->opts.sample_bytes,
+				   .sample_slots = c->opts.sample_slots };
+	int e = tm_stub_prepare(p->t, p->t->stopped_tid, &so, &p->stub, err, errlen);
+
+	if (e)
+		return e;
+	for (size_t i = 0; i < p->stub.nprobes && !e; i++)
+		e = batch_add_path(b, c->skel->progs.stub_event, 0, p->stub.code_path,
+				   p->stub.probes[i].offset, TM_COOKIE_STUB(p->stub.probes[i].event));
+	if (e) {
+		snprintf(err, errlen, "out of memory");
+		return e;
+	}
+	p->stub_ready = 1;
+	for (size_t i = 0; i < p->stub.nprobes; i++)
+		tm_log(TM_LOG_DEBUG, "PID %d: stub report point 0x%llx+%llu: nop5 (optimized)",
+		       (int)p->pid, (unsigned long long)p->stub.area.base,
+		       (unsigned long long)p->stub.probes[i].offset);
+	return 0;
+}
+
 int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, char *err,
 			     size_t errlen)
 {
@@ -465,8 +506,34 @@ int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, ch
 	size_t n;
 	int fd, e = 0;
 
-	check_coverage(c, p);
-	choose_pymalloc(c, p);
+	if (c->opts.probe_mode == TM_PROBE_MODE_STUB || c->opts.sample_bytes) {
+		e = plan_stub(c, p, &b, err, errlen);
+		if (e == -EBUSY)
+			goto cleanup;
+		if (e && c->opts.sample_bytes) {
+			/* entry probes would trace every call: not what was asked */
+			size_t l = strlen(err);
+
+			snprintf(err + l, errlen - l, ": sampled mode needs the stub");
+			goto cleanup;
+		}
+		if (e) {
+			tm_log(TM_LOG_WARN, "%s; using entry probes (--probe-mode entry)", err);
+			e = 0;
+		}
+	}
+	if (p->stub_ready) {
+		p->coverage = c->opts.sample_bytes ? "sampled (stub: byte-weighted Poisson samples)"
+						   : "full (stub: every allocator call reported)";
+		if (c->opts.sample_bytes)
+			newref = NEWREF_OFF; /* sampled mode follows no object creation */
+		/* the hook reports re-used objects; without one, probes as before */
+		if (p->stub.newref_hook != TM_HOOK_NONE || newref == NEWREF_OFF)
+			newref = NEWREF_OFF;
+	} else {
+		check_coverage(c, p);
+		choose_pymalloc(c, p);
+	}
 	if (newref == NEWREF_AT_SITES) {
 		e = plan_newref_sites(c, p, &b, err, errlen);
 		if (e == -ENOENT)
@@ -475,7 +542,7 @@ int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, ch
 			goto cleanup;
 		e = 0;
 	}
-	n = list_probes(p, fns, roles, newref);
+	n = list_probes(p, fns, roles, newref, !p->stub_ready);
 	fd = open(p->t->elf_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		e = -errno;
@@ -488,7 +555,20 @@ int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, ch
 	close(fd);
 	if (!e)
 		e = batch_attach(c, p, &b, err, errlen);
-	if (!e)
+	if (!e && p->stub_ready) {
+		char why[256];
+		int a = tm_stub_arm(&p->stub, why, sizeof(why));
+
+		if (a == -EBUSY)
+			tm_log(TM_LOG_WARN, "%s", why);
+		else if (a) {
+			snprintf(err, errlen, "%s", why);
+			e = a;
+		}
+		if (!e)
+			tm_log(TM_LOG_INFO, "%s", p->stub.summary);
+	}
+	if (!e && !p->stub_ready)
 		tm_capture_try_predict(c, p);
 cleanup:
 	batch_free(&b);

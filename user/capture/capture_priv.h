@@ -10,6 +10,7 @@
 #include "placement/devirt.h"
 #include "target/layouts.h"
 #include "patch/redirect.h"
+#include "patch/stub.h"
 #include "target/symbolize.h"
 #include "bpf/tmbpf.skel.h"
 
@@ -50,6 +51,10 @@ struct tm_capture_proc {
 	int devirt_ok;            /* dv holds a scan of the target's ELF */
 	struct tm_devirt dv;      /* LTO guards against the live allocator functions */
 	struct tm_redirect rd;    /* rd.applied while the pointers go through our stubs */
+	struct tm_stub stub;      /* stub mode: the pointers go through the stub (patch/stub.h) */
+	int stub_ready;           /* stub prepared and its report points planned */
+	uint64_t refill_ns;       /* sampled mode: when the stub's intervals were last refilled */
+	const char *coverage;     /* stub mode's coverage statement, else NULL (devirt's) */
 	struct tm_stack_cache stacks; /* symbolized stacks */
 	const struct tm_layout *layout; /* the version's offsets (co_filename, co_firstlineno) */
 	uint64_t pass;            /* bumped per poll and snapshot: memory is re-read once a pass */

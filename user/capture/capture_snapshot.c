@@ -183,9 +183,11 @@ static void fill_meta(struct tm_capture *c, struct tm_capture_proc *p, struct tm
 	FILE *f;
 
 	m->pid = p->pid;
+	m->sample_interval_bytes = p->stub_ready ? p->stub.sample_bytes : 0;
 	tm_snapshot_meta_set(&m->python_version, p->t->version);
-	tm_snapshot_meta_set(&m->coverage_mode, p->devirt_ok ? tm_coverage_str(p->dv.coverage)
-							    : "unknown (ELF not scanned)");
+	tm_snapshot_meta_set(&m->coverage_mode, p->coverage ? p->coverage
+						: p->devirt_ok ? tm_coverage_str(p->dv.coverage)
+							       : "unknown (ELF not scanned)");
 	if (gethostname(host, sizeof(host)) == 0) {
 		host[sizeof(host) - 1] = '\0';
 		tm_snapshot_meta_set(&m->hostname, host);

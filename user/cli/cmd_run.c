@@ -56,6 +56,7 @@ static int run_run(const struct cli_command *cmd, int argc, char **argv)
 		return 1;
 	}
 	o.pid = l.pid;
+	o.stopped_tid = l.pid; /* stopped at its entry point: the stub is injected through us */
 	/* Our own child: it may be stopped at Py_FinalizeEx while we take the
 	 * snapshot. If tmbpf dies then, the kernel sends the orphaned, stopped
 	 * process group SIGHUP and SIGCONT. */

@@ -67,8 +67,16 @@ const struct cli_option live_capture_options[] = {
 	{ "max-blocks", KEY_MAX_BLOCKS, "N",
 	  "live blocks the BPF map holds, reserved at start, ~100 B each (default 1048576)" },
 	{ "max-stacks", KEY_MAX_STACKS, "N", "distinct stacks the BPF map holds (default 262144)" },
+	{ "sample-bytes", KEY_SAMPLE_BYTES, "N",
+	  "sample one block per N allocated bytes on average (k, m, g): statistics are estimates, "
+	  "the target's cost ~1%; default: every allocation, as tracemalloc" },
+	{ "sample-set", KEY_SAMPLE_SET, "N",
+	  "sampled mode: sampled blocks live at once per process, a power of two (default 65536)" },
+	{ "probe-mode", KEY_PROBE_MODE, "stub|entry",
+	  "stub: a hook put into the target, one cheap kernel entry per event (default); "
+	  "entry: uprobes on the allocator functions" },
 	{ "no-redirect", KEY_NO_REDIRECT, NULL,
-	  "never redirect an LTO build's allocator pointers (coverage drops)" },
+	  "entry mode: never redirect an LTO build's allocator pointers (coverage drops)" },
 	{ "no-newref", KEY_NO_NEWREF, NULL, "do not re-attribute objects reused from free lists" },
 	{ "verbose", KEY_VERBOSE, NULL,
 	  "probe placement, coverage and every counter on stderr (twice: libbpf's too)" },
@@ -112,6 +120,26 @@ int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const c
 		return 0;
 	case KEY_NO_REDIRECT:
 		o->capture.redirect = 0;
+		return 0;
+	case KEY_SAMPLE_BYTES:
+		return cli_parse_bytes(prog, opt->name, v, 1, 1ull << 40, &o->capture.sample_bytes);
+	case KEY_SAMPLE_SET:
+		if (cli_parse_u32(prog, opt->name, v, 1024, 1u << 24, &o->capture.sample_slots))
+			return -1;
+		if (o->capture.sample_slots & (o->capture.sample_slots - 1)) {
+			fprintf(stderr, "%s: --sample-set takes a power of two, not '%s'\n", prog, v);
+			return -1;
+		}
+		return 0;
+	case KEY_PROBE_MODE:
+		if (!strcmp(v, "stub"))
+			o->capture.probe_mode = TM_PROBE_MODE_STUB;
+		else if (!strcmp(v, "entry"))
+			o->capture.probe_mode = TM_PROBE_MODE_ENTRY;
+		else {
+			fprintf(stderr, "%s: --probe-mode takes stub or entry, not '%s'\n", prog, v);
+			return -1;
+		}
 		return 0;
 	case KEY_NO_NEWREF:
 		o->capture.no_newref = 1;
@@ -178,6 +206,7 @@ int live_attach(struct live_session *s, struct live_opts *o)
 		fprintf(stderr, "tmbpf: %s\n", err);
 		return 1;
 	}
+	s->target.stopped_tid = o->stopped_tid;
 	s->capture = tm_capture_new(&o->capture, err, sizeof(err));
 	if (!s->capture) {
 		fprintf(stderr, "tmbpf: %s\n", err);

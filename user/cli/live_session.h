@@ -24,6 +24,7 @@ struct live_opts {
 	double every_s;          /* snapshot: periodic files */
 	int reset_peak;          /* reset the peak after each report */
 	int verbose;             /* -v: probe placement and every counter; -vv: libbpf too */
+	pid_t stopped_tid;       /* run: the child's thread we hold in a ptrace stop */
 };
 
 struct live_session {

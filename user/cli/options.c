@@ -173,3 +173,28 @@ int cli_parse_seconds(const char *prog, const char *opt, const char *v, double m
 	*out = x;
 	return 0;
 }
+
+int cli_parse_bytes(const char *prog, const char *opt, const char *v, uint64_t lo, uint64_t hi,
+		    uint64_t *out)
+{
+	unsigned long long x;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (end != v && *end && !end[1]) {
+		switch (*end | 0x20) {
+		case 'k': shift = 10; end++; break;
+		case 'm': shift = 20; end++; break;
+		case 'g': shift = 30; end++; break;
+		}
+	}
+	if (errno || end == v || *end || *v == '-' || x > (hi >> shift) || (x << shift) < lo) {
+		fprintf(stderr, "%s: --%s takes a byte count from %llu to %llu (suffixes k, m, g), "
+			"not '%s'\n", prog, opt, (unsigned long long)lo, (unsigned long long)hi, v);
+		return -1;
+	}
+	*out = (uint64_t)x << shift;
+	return 0;
+}

@@ -29,7 +29,8 @@ enum cli_key {
 	KEY_MOST_RECENT_FIRST, KEY_INCLUDE, KEY_EXCLUDE, KEY_INCLUDE_ANY, KEY_EXCLUDE_ANY,
 	KEY_DOMAIN, KEY_EXCLUDE_DOMAIN, KEY_JSON,
 	/* capture */
-	KEY_FRAMES, KEY_MAX_BLOCKS, KEY_MAX_STACKS, KEY_NO_REDIRECT, KEY_NO_NEWREF,
+	KEY_FRAMES, KEY_MAX_BLOCKS, KEY_MAX_STACKS, KEY_NO_REDIRECT, KEY_NO_NEWREF, KEY_PROBE_MODE,
+	KEY_SAMPLE_BYTES, KEY_SAMPLE_SET,
 	/* outputs and timing */
 	KEY_FORMAT, KEY_INTERVAL, KEY_RESET_PEAK, KEY_DURATION, KEY_EVERY,
 };
@@ -89,6 +90,9 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 int cli_parse_u32(const char *prog, const char *opt, const char *v, uint32_t lo, uint32_t hi,
 		  uint32_t *out);
 int cli_parse_seconds(const char *prog, const char *opt, const char *v, double min, double *out);
+/* A byte count with an optional suffix k, m, g (powers of 1024). */
+int cli_parse_bytes(const char *prog, const char *opt, const char *v, uint64_t lo, uint64_t hi,
+		    uint64_t *out);
 
 /* The commands, for the top-level help, the man page and completion
  * (main.c). */

@@ -556,6 +556,7 @@ static int copy_meta(struct tm_snapshot_meta *dst, const struct tm_snapshot_meta
 	dst->traced_current_bytes = src->traced_current_bytes;
 	dst->traced_peak_bytes = src->traced_peak_bytes;
 	dst->has_traced_memory = src->has_traced_memory;
+	dst->sample_interval_bytes = src->sample_interval_bytes;
 	dst->ndrops = src->ndrops;
 	memcpy(dst->drops, src->drops, sizeof(dst->drops));
 	return 0;

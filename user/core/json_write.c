@@ -66,6 +66,7 @@ static void put_meta(struct tm_out *o, const struct tm_snapshot_meta *m)
 	put_key_str(o, ", \"coverage_mode\": ", m->coverage_mode);
 	put_key_u64(o, ", \"start_ns\": ", m->start_ns);
 	put_key_u64(o, ", \"snapshot_ns\": ", m->snapshot_ns);
+	put_key_u64(o, ", \"sample_interval_bytes\": ", m->sample_interval_bytes);
 	if (m->has_traced_memory) {
 		put_key_u64(o, ", \"traced_current_bytes\": ", m->traced_current_bytes);
 		put_key_u64(o, ", \"traced_peak_bytes\": ", m->traced_peak_bytes);

@@ -153,6 +153,8 @@ static void put_meta(struct buf *b, const struct tm_snapshot *snap, uint64_t nfr
 		buf_field_u64(b, M_START_NS, m->start_ns);
 	if (m->snapshot_ns)
 		buf_field_u64(b, M_SNAPSHOT_NS, m->snapshot_ns);
+	if (m->sample_interval_bytes)
+		buf_field_u64(b, M_SAMPLE_INTERVAL, m->sample_interval_bytes);
 	if (m->has_traced_memory) {
 		buf_field_u64(b, M_TRACED_CURRENT, m->traced_current_bytes);
 		buf_field_u64(b, M_TRACED_PEAK, m->traced_peak_bytes);

@@ -188,7 +188,7 @@ static int meta_field(struct nreader *r, uint64_t tag, struct cur *v)
 	case M_DROP: ret = meta_drop(r, v); break;
 	case M_COUNTS: ret = check_counts(r, v); break;
 	case M_PID: case M_START_NS: case M_SNAPSHOT_NS: case M_TRACED_CURRENT:
-	case M_TRACED_PEAK: case M_TRACEBACK_LIMIT:
+	case M_TRACED_PEAK: case M_TRACEBACK_LIMIT: case M_SAMPLE_INTERVAL:
 		ret = get_uv(r, v, &x, tag == M_TRACEBACK_LIMIT ? TM_MAX_FRAMES : UINT64_MAX,
 			     "metadata value");
 		break;
@@ -207,6 +207,7 @@ static int meta_field(struct nreader *r, uint64_t tag, struct cur *v)
 	case M_TRACED_CURRENT: m->traced_current_bytes = x, m->has_traced_memory = 1; break;
 	case M_TRACED_PEAK: m->traced_peak_bytes = x, m->has_traced_memory = 1; break;
 	case M_TRACEBACK_LIMIT: r->snap->traceback_limit = (uint32_t)x; break;
+	case M_SAMPLE_INTERVAL: m->sample_interval_bytes = x; break;
 	}
 	return 0;
 }

@@ -7,6 +7,7 @@
  * so a file costs a few bytes per trace plus its distinct tracebacks. */
 #include "core/snapshot_io.h"
 #include "core/snapshot_io_internal.h"
+#include "core/sampling.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -244,8 +245,75 @@ static void put_header(struct pwriter *w)
 	op(w, ']'), memoize(w);                    /* the list, memo 11 */
 }
 
+/* A sampled snapshot (sampling.h) as tracemalloc sees a full one: per
+ * traceback and domain, as many traces as the estimated blocks, whose
+ * sizes add up to the estimated bytes. */
+static int by_traceback_domain(const void *a, const void *b, void *arg)
+{
+	const struct tm_trace *x = *(const struct tm_trace *const *)a;
+	const struct tm_trace *y = *(const struct tm_trace *const *)b;
+
+	(void)arg;
+	if (x->traceback->index != y->traceback->index)
+		return x->traceback->index < y->traceback->index ? -1 : 1;
+	return x->domain < y->domain ? -1 : x->domain > y->domain;
+}
+
+static void put_estimated_traces(struct pwriter *w, const struct tm_snapshot *snap)
+{
+	const struct tm_trace **order = malloc((snap->ntraces ? snap->ntraces : 1) * sizeof(*order));
+	size_t batch = 0;
+
+	if (!order) {
+		w->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < snap->ntraces; i++)
+		order[i] = &snap->traces[i];
+	qsort_r(order, snap->ntraces, sizeof(*order), by_traceback_domain, NULL);
+	for (size_t i = 0; i < snap->ntraces && !w->err;) {
+		double es = 0, ec = 0;
+		uint64_t bytes, blocks;
+		size_t j = i;
+
+		for (; j < snap->ntraces && by_traceback_domain(&order[i], &order[j], NULL) == 0; j++) {
+			double wt = tm_sample_weight(order[j]->size_bytes, snap->meta.sample_interval_bytes);
+
+			es += wt * (double)order[j]->size_bytes;
+			ec += wt;
+		}
+		if (tm_sample_round(es, &bytes) || tm_sample_round(ec, &blocks)) {
+			w->err = -EOVERFLOW;
+			break;
+		}
+		if (!blocks)
+			blocks = 1;
+		for (uint64_t k = 0; k < blocks && !w->err; k++) {
+			struct tm_trace t = *order[i];
+
+			t.size_bytes = bytes / blocks + (k < bytes % blocks ? 1 : 0);
+			if (!batch)
+				op(w, '(');
+			put_trace(w, &t);
+			end_frame(w, 0);
+			if (++batch == BATCH) {
+				op(w, 'e');
+				batch = 0;
+			}
+		}
+		i = j;
+	}
+	if (batch)
+		op(w, 'e');
+	free(order);
+}
+
 static void put_traces(struct pwriter *w, const struct tm_snapshot *snap)
 {
+	if (snap->meta.sample_interval_bytes) {
+		put_estimated_traces(w, snap);
+		return;
+	}
 	for (size_t i = 0; i < snap->ntraces && !w->err; i += BATCH) {
 		size_t n = snap->ntraces - i < BATCH ? snap->ntraces - i : BATCH;
 

@@ -71,6 +71,9 @@ struct tm_snapshot_meta {
 	uint64_t traced_current_bytes;
 	uint64_t traced_peak_bytes;
 	uint32_t has_traced_memory; /* 1 when the two fields above are known */
+	uint64_t sample_interval_bytes; /* 0: every allocation traced; else the traces are
+					 * byte-weighted samples at this mean interval and
+					 * statistics estimate (core/sampling.h) */
 	uint32_t ndrops;
 	struct tm_drop_counter drops[TM_MAX_DROP_COUNTERS];
 };

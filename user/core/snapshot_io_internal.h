@@ -86,6 +86,7 @@ enum tm_native_chunk {
 enum tm_native_meta_tag {
 	M_PID = 1, M_CMDLINE, M_PYTHON, M_HOST, M_COVERAGE, M_START_NS, M_SNAPSHOT_NS,
 	M_TRACED_CURRENT, M_TRACED_PEAK, M_DROP, M_TRACEBACK_LIMIT, M_COUNTS,
+	M_SAMPLE_INTERVAL = 13, /* mean bytes between samples (absent: not sampled) */
 };
 
 #endif

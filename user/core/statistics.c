@@ -5,6 +5,8 @@
  * every trace with the same traceback lands on the same keys. */
 #include "core/statistics.h"
 
+#include "core/sampling.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,7 +189,8 @@ static int grouper_add(struct grouper *g, const struct tm_frame *frame, uint64_t
 	return 0;
 }
 
-/* Sum size and count of the traces per interned traceback. */
+/* Sum size and count of the traces per interned traceback (estimates for
+ * a sampled snapshot). */
 static int sum_per_traceback(const struct tm_snapshot *snap, uint64_t **sizes, uint64_t **counts)
 {
 	size_t ntb = tm_snapshot_ntracebacks(snap);
@@ -197,6 +200,8 @@ static int sum_per_traceback(const struct tm_snapshot *snap, uint64_t **sizes, u
 	*counts = calloc(ntb ? ntb : 1, sizeof(**counts));
 	if (!*sizes || !*counts)
 		return -ENOMEM;
+	if (snap->meta.sample_interval_bytes)
+		return tm_sample_estimate(snap, *sizes, *counts);
 	for (size_t i = 0; i < snap->ntraces; i++) {
 		const struct tm_trace *t = &snap->traces[i];
 		uint32_t idx = t->traceback->index;

@@ -14,49 +14,11 @@
 #include <unistd.h>
 
 #include "patch/redirect.h"
+#include "patch/mem_write.h"
 
 #define STUB_SLOT 16 /* bytes per padding stub: 5 used, the rest stays zero */
 #define JMP_LEN 5
 
-static int mem_read(int fd, uint64_t addr, void *buf, size_t len)
-{
-	ssize_t n = pread(fd, buf, len, (off_t)addr);
-
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -ESRCH; /* short read: the mm is gone */
-}
-
-static int mem_write(int fd, uint64_t addr, const void *buf, size_t len)
-{
-	ssize_t n = pwrite(fd, buf, len, (off_t)addr);
-
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO;
-}
-
-static int open_mem(pid_t pid, char *err, size_t errlen)
-{
-	char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd >= 0)
-		return fd;
-	if (errno == ENOENT || errno == ESRCH) {
-		snprintf(err, errlen, "no process with PID %d", (int)pid);
-		return -ESRCH;
-	}
-	if (errno == EACCES || errno == EPERM) {
-		snprintf(err, errlen, "not permitted to write the memory of PID %d: run as root "
-			 "(redirect needs ptrace rights)", (int)pid);
-		return -errno;
-	}
-	snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-	return -errno;
-}
 
 static uint64_t fn_get(const struct tm_allocator *a, int fn)
 {
@@ -70,7 +32,7 @@ static int read_live(int fd, const struct tm_target *t, struct tm_allocator live
 {
 	for (int d = 0; d < TM_NDOMAINS; d++) {
 		uint64_t v[5];
-		int err = mem_read(fd, t->alloc[d].struct_addr, v, sizeof(v));
+		int err = tm_mem_read(fd, t->alloc[d].struct_addr, v, sizeof(v));
 
 		if (err)
 			return err;
@@ -200,7 +162,7 @@ static int write_stubs(int memfd, const struct tm_target *t, const struct tm_dev
 			rc = -EBUSY;
 			break;
 		}
-		rc = mem_read(memfd, p->stub[k], mem, sizeof(mem));
+		rc = tm_mem_read(memfd, p->stub[k], mem, sizeof(mem));
 		if (rc) {
 			snprintf(err, errlen, "PID %d: cannot read 0x%" PRIx64 ": %s", (int)t->pid,
 				 p->stub[k], strerror(-rc));
@@ -214,9 +176,9 @@ static int write_stubs(int memfd, const struct tm_target *t, const struct tm_dev
 			rc = -EBUSY;
 			break;
 		}
-		rc = mem_write(memfd, p->stub[k], want, JMP_LEN);
+		rc = tm_mem_write(memfd, p->stub[k], want, JMP_LEN);
 		if (!rc)
-			rc = mem_read(memfd, p->stub[k], mem, sizeof(mem));
+			rc = tm_mem_read(memfd, p->stub[k], mem, sizeof(mem));
 		if (!rc && memcmp(mem, want, sizeof(want)))
 			rc = -EIO;
 		if (rc)
@@ -238,11 +200,11 @@ static unsigned put_back(int fd, struct tm_redirect *r, char *err, size_t errlen
 
 		if (!s->written)
 			continue;
-		if (mem_read(fd, s->addr, &cur, 8)) {
+		if (tm_mem_read(fd, s->addr, &cur, 8)) {
 			s->written = 0; /* process gone: nothing to restore */
 			continue;
 		}
-		if (cur == s->stub && mem_write(fd, s->addr, &s->orig, 8) == 0) {
+		if (cur == s->stub && tm_mem_write(fd, s->addr, &s->orig, 8) == 0) {
 			s->written = 0;
 			continue;
 		}
@@ -275,11 +237,11 @@ static int write_pointers(int fd, const struct tm_target *t, const struct tm_dev
 					 " is not 8-byte aligned", (int)t->pid, s->addr);
 				return -EINVAL;
 			}
-			rc = mem_read(fd, s->addr, &cur, 8);
+			rc = tm_mem_read(fd, s->addr, &cur, 8);
 			if (!rc && cur != s->orig && cur != s->stub)
 				rc = -EBUSY;
 			if (!rc && cur == s->orig)
-				rc = mem_write(fd, s->addr, &s->stub, 8);
+				rc = tm_mem_write(fd, s->addr, &s->stub, 8);
 			else if (!rc)
 				r->adopted++; /* our stub already: an earlier tmbpf died */
 			if (rc) {
@@ -330,7 +292,7 @@ int tm_redirect_apply(struct tm_target *t, struct tm_devirt *d, struct tm_redire
 
 	memset(r, 0, sizeof(*r));
 	r->pid = t->pid;
-	fd = open_mem(t->pid, err, errlen);
+	fd = tm_mem_open(t->pid, err, errlen);
 	if (fd < 0)
 		return fd;
 	rc = read_live(fd, t, live);
@@ -380,7 +342,7 @@ int tm_redirect_restore(struct tm_redirect *r, char *err, size_t errlen)
 
 	if (!r->applied)
 		return 0;
-	fd = open_mem(r->pid, err, errlen);
+	fd = tm_mem_open(r->pid, err, errlen);
 	if (fd < 0) {
 		r->applied = 0;
 		return fd;

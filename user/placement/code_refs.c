@@ -195,3 +195,63 @@ int tm_code_usedpools_candidates(const struct tm_elf *e, uint64_t vaddr, uint64_
 	}
 	return (int)k;
 }
+
+int tm_code_field_offsets(const struct tm_elf *e, const char *fn, size_t len, const char *sym,
+			  uint64_t sym_vaddr, uint64_t sym_size, uint64_t *out, size_t max)
+{
+	uint64_t got = 0, holds[16] = { 0 }; /* holds[r]: 1 when r holds &sym */
+	struct tm_elf_sym f;
+	uint8_t code[256];
+	size_t at = 0, n = 0;
+
+	if (len > sizeof(code))
+		len = sizeof(code);
+	if (tm_elf_dynsym(e, fn, &f) && tm_elf_symbol(e, fn, &f))
+		return -ENOENT;
+	while (len > 16 && tm_elf_read(e, f.value, code, len))
+		len /= 2;
+	if (tm_elf_read(e, f.value, code, len))
+		return -ENOENT;
+	tm_elf_got_slot(e, sym, &got);
+	while (at < len && n < max) {
+		struct tm_x86_insn in;
+		struct tm_x86_effect fx;
+		uint64_t target;
+
+		if (tm_x86_decode(code + at, len - at, &in))
+			break;
+		if (in.has_modrm && in.mod != 3) {
+			if (tm_x86_mem_target(&in, f.value + at, 0, &target) == 0) {
+				if (target >= sym_vaddr && target < sym_vaddr + sym_size)
+					out[n++] = target - sym_vaddr;
+			} else if (in.base != TM_X86_NO_REG && in.index == TM_X86_NO_REG &&
+				   holds[in.base & 15] && in.disp >= 0) {
+				out[n++] = (uint64_t)in.disp;
+			}
+		}
+		/* linear: conditional branches fall through; calls clobber the
+		 * caller-saved registers; the path ends at a jmp or ret */
+		switch (tm_x86_flow(&in)) {
+		case TM_X86_JMP: case TM_X86_JMP_INDIRECT: case TM_X86_RET:
+			return (int)n;
+		case TM_X86_CALL: case TM_X86_CALL_INDIRECT:
+			for (int r = 0; r < 16; r++)
+				if (r != TM_REG_RBX && r != TM_REG_RBP && r < TM_REG_R12)
+					holds[r] = 0;
+			break;
+		default:
+			tm_x86_effect(&in, &fx);
+			if (fx.unknown)
+				return (int)n;
+			for (int r = 0; r < 16; r++)
+				if (fx.writes & (1u << r))
+					holds[r] = 0;
+		}
+		/* mov sym@GOTPCREL(%rip),%reg */
+		if (got && in.map == 0 && in.op == 0x8b && (in.rex & 8) &&
+		    tm_x86_mem_target(&in, f.value + at, 0, &target) == 0 && target == got)
+			holds[in.reg & 15] = 1;
+		at += in.len;
+	}
+	return (int)n;
+}

@@ -59,4 +59,13 @@ int tm_code_tls_access(const struct tm_elf *e, const char *fn, uint64_t *got, in
 int tm_code_usedpools_candidates(const struct tm_elf *e, uint64_t vaddr, uint64_t *out,
 				 size_t max);
 
+/* Offsets into the object named sym (e.g. _PyRuntime) that the code of
+ * function fn (its first len bytes) reads or writes: memory operands
+ * rip-relative to an address inside sym (sym_vaddr, sym_size: from the
+ * symbol table), or based on a register loaded from sym's GOT entry
+ * (shared libraries). Stored in code order, duplicates kept; returns how
+ * many (at most max), or a negative errno. */
+int tm_code_field_offsets(const struct tm_elf *e, const char *fn, size_t len, const char *sym,
+			  uint64_t sym_vaddr, uint64_t sym_size, uint64_t *out, size_t max);
+
 #endif

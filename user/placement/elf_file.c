@@ -222,6 +222,46 @@ int tm_elf_read(const struct tm_elf *e, uint64_t vaddr, void *buf, size_t len)
 	return -ENOENT;
 }
 
+int tm_elf_got_slot(const struct tm_elf *e, const char *name, uint64_t *vaddr)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh, symsh;
+		Elf_Data *data, *syms;
+		Elf_Scn *symscn;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
+			continue;
+		symscn = elf_getscn(e->elf, sh.sh_link);
+		data = elf_getdata(scn, NULL);
+		if (!symscn || !gelf_getshdr(symscn, &symsh) || !data)
+			continue;
+		syms = elf_getdata(symscn, NULL);
+		if (!syms)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Rela r;
+			GElf_Sym sym;
+			const char *n;
+			unsigned type;
+
+			if (!gelf_getrela(data, (int)i, &r))
+				continue;
+			type = GELF_R_TYPE(r.r_info);
+			if ((type != R_X86_64_GLOB_DAT && type != R_X86_64_JUMP_SLOT) ||
+			    !gelf_getsym(syms, (int)GELF_R_SYM(r.r_info), &sym))
+				continue;
+			n = elf_strptr(e->elf, symsh.sh_link, sym.st_name);
+			if (n && !strcmp(n, name)) {
+				*vaddr = r.r_offset;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
 int tm_elf_dtpmod_slot(const struct tm_elf *e, uint64_t *vaddr)
 {
 	Elf_Scn *scn = NULL;

@@ -60,6 +60,11 @@ int tm_elf_read(const struct tm_elf *e, uint64_t vaddr, void *buf, size_t len);
  * fills with this object's TLS module id). Returns 0 or -ENOENT. */
 int tm_elf_dtpmod_slot(const struct tm_elf *e, uint64_t *vaddr);
 
+/* The GOT entry (vaddr) that a GLOB_DAT or JUMP_SLOT relocation fills with
+ * the address of symbol name: where a shared library's code loads it from
+ * (a call through the PLT jumps through it). 0 or -ENOENT. */
+int tm_elf_got_slot(const struct tm_elf *e, const char *name, uint64_t *vaddr);
+
 /* Calls fn(arg, name, vaddr, size) for each defined STT_FUNC symbol of
  * .symtab with a size (the local, static functions too). Stops at the first
  * non-zero return and returns it. -ENOENT when the file has no .symtab. */

@@ -42,6 +42,8 @@ struct tm_target {
 	uint64_t tls_dtpoff;      /* 3.12+: _Py_tss_tstate's offset in libpython's TLS block */
 	int tsd_offset_decoded;   /* 1: cfg.tsd_specific_offset read from the target's libc code */
 	char tstate_note[128];    /* how the tstate routes were found, for -v */
+	pid_t stopped_tid;        /* set by the caller: a thread of the target that it holds in
+				   * a ptrace stop (tmbpf run), 0: none */
 };
 
 /* What each field of t->cfg (struct tm_proc_config) means once tm_target_open
