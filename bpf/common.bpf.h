@@ -8,6 +8,15 @@
 #define TM_SIGSTOP 19
 
 /* Per-process counters: slot cfg.mem_slot, TM_CNT_MAX each. */
+static __always_inline void count_slot(__u32 slot, __u32 which)
+{
+	__u32 idx = slot * TM_CNT_MAX + which;
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
 static __always_inline void count(const struct tm_proc_config *c, __u32 which)
 {
 	__u32 idx = c->mem_slot * TM_CNT_MAX + which;

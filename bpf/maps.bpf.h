@@ -156,6 +156,28 @@ struct {
 	__type(value, struct tm_traced_memory);
 } traced_memory SEC(".maps");
 
+/* Code objects whose image (TM_EVENT_CODE) was sent, by (pid, address,
+ * identity): an image goes once, unless the address gets another object. */
+struct code_key {
+	__u32 pid, _pad;
+	__u64 code, check;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 16);
+	__type(key, struct code_key);
+	__type(value, __u8);
+} code_sent SEC(".maps");
+
+/* Where a code image is built (too big for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tm_code_image);
+} code_image SEC(".maps");
+
 /* Sampled mode: PyTraceMalloc_Track's own sampling (tmbpf.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -173,7 +195,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20); /* ~37,000 new-stack events between two polls */
+	__uint(max_entries, 1 << 22); /* new stacks and the images of their code objects */
 } events SEC(".maps");
 
 

@@ -144,6 +144,106 @@ static long check_frame(__u64 i, struct check_walk *cw)
 	return 0;
 }
 
+/* The image of the code object of frame i of the scratch stack, once per
+ * (pid, address, identity): head, co_filename's str, the line table and,
+ * <=3.10, co_code's header (struct tm_code_image). Each part that cannot
+ * be read is left out: user space reads memory for it instead. */
+struct image_walk {
+	__u32 tgid, mem_slot;
+	__u16 co_filename, co_lines, co_code, str_ascii_data, str_compact_data;
+};
+
+static __always_inline __u64 img_u64(const struct tm_code_image *img, __u32 off)
+{
+	off &= TM_CODE_IMAGE_HEAD - 8;
+	return *(const __u64 *)(img->data + off);
+}
+
+static long send_image(__u64 i, struct image_walk *iw)
+{
+	__u32 zero = 0, idx = (__u32)i & (TM_BPF_MAX_FRAMES - 1), len, off;
+	struct code_key key = { .pid = iw->tgid };
+	struct tm_code_image *img;
+	struct scratch *s;
+	__u64 hdr[6], addr, length;
+	__u32 state, kind, data_off;
+	__u8 one = 1;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	img = bpf_map_lookup_elem(&code_image, &zero);
+	if (!s || !img || i >= TM_BPF_MAX_FRAMES)
+		return 1;
+	key.code = s->stack.frames[idx].code;
+	key.check = s->stack.frames[idx].check;
+	if (!key.code || !key.check || bpf_map_lookup_elem(&code_sent, &key))
+		return 0;
+	img->type = TM_EVENT_CODE;
+	img->pid = iw->tgid;
+	img->code = key.code;
+	img->check = key.check;
+	img->str_len = img->lines_len = img->cobytes_len = 0;
+	img->str_addr = img->lines_addr = img->cobytes_addr = 0;
+	if (bpf_probe_read_user(img->data, TM_CODE_IMAGE_HEAD, (const void *)key.code))
+		return 0;
+	img->head_len = TM_CODE_IMAGE_HEAD;
+	/* <=3.10: co_code's header (its size bounds a position) */
+	if (iw->co_code != TM_NO_OFFSET) {
+		addr = img_u64(img, iw->co_code);
+		if (addr && !bpf_probe_read_user(img->data + TM_CODE_IMAGE_HEAD, TM_CODE_IMAGE_COBYTES,
+						 (const void *)addr)) {
+			img->cobytes_addr = addr;
+			img->cobytes_len = TM_CODE_IMAGE_COBYTES;
+		}
+	}
+	off = TM_CODE_IMAGE_HEAD + TM_CODE_IMAGE_COBYTES;
+	/* co_filename: a compact str, header then characters */
+	addr = img_u64(img, iw->co_filename);
+	if (addr && !bpf_probe_read_user(hdr, 0x30, (const void *)addr)) {
+		length = hdr[2];       /* +0x10 */
+		state = (__u32)hdr[4]; /* +0x20 */
+		kind = (state & (1u << 6)) ? 1 : (state >> 2) & 7;
+		data_off = (state & (1u << 6)) ? iw->str_ascii_data : iw->str_compact_data;
+		len = data_off + (__u32)(length < TM_CODE_IMAGE_STR ? length : TM_CODE_IMAGE_STR) * kind;
+		if (len < TM_CODE_IMAGE_STR_MIN)
+			len = TM_CODE_IMAGE_STR_MIN; /* what user space reads of a header */
+		if ((state & (1u << 5)) && kind <= 4 && length < TM_CODE_IMAGE_STR && len < TM_CODE_IMAGE_STR) {
+			barrier_var(len); /* keep the mask: the verifier bounds this register */
+			len &= TM_CODE_IMAGE_STR - 1;
+			if (!bpf_probe_read_user(img->data + off, len, (const void *)addr)) {
+				img->str_addr = addr;
+				img->str_len = (__u16)len;
+				off += len;
+			}
+		}
+	}
+	/* the line table: a bytes object, header then data */
+	addr = img_u64(img, iw->co_lines);
+	if (addr && !bpf_probe_read_user(hdr, 0x20, (const void *)addr) &&
+	    hdr[2] + 0x20 < TM_CODE_IMAGE_LINES) {
+		len = (__u32)hdr[2] + 0x20;
+		barrier_var(len);
+		len &= TM_CODE_IMAGE_LINES - 1;
+		barrier_var(off);
+		off &= 2047;
+		if (!bpf_probe_read_user(img->data + off, len, (const void *)addr)) {
+			img->lines_addr = addr;
+			img->lines_len = (__u16)len;
+			off += len;
+		}
+	}
+	len = offsetof(struct tm_code_image, data) + off;
+	barrier_var(len);
+	len &= 8191;
+	if (len > sizeof(*img))
+		return 0;
+	if (bpf_ringbuf_output(&events, img, len, 0)) {
+		count_slot(iw->mem_slot, TM_CNT_EVENTS_LOST);
+		return 0;
+	}
+	bpf_map_update_elem(&code_sent, &key, &one, BPF_ANY);
+	return 0;
+}
+
 static __always_inline void announce_stack(const struct tm_proc_config *c, __u32 tgid, __u64 id)
 {
 	struct tm_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -208,7 +308,14 @@ static __noinline __u64 capture_stack(const struct tm_proc_config *c, __u32 tgid
 			.n = w->n,
 		};
 
+		struct image_walk iw = {
+			.tgid = tgid, .mem_slot = c->mem_slot,
+			.co_filename = c->co_filename, .co_lines = c->co_lines, .co_code = c->co_code,
+			.str_ascii_data = c->str_ascii_data, .str_compact_data = c->str_compact_data,
+		};
+
 		bpf_loop(w->n, check_frame, &cw, 0);
+		bpf_loop(w->n, send_image, &iw, 0);
 	}
 	if (bpf_map_update_elem(&stacks, &w->hash, &s->stack, BPF_NOEXIST) == 0) {
 		announce_stack(c, tgid, w->hash);

@@ -81,6 +81,10 @@ struct tm_proc_config {
 	/* Appended: */
 	__u64 sample_bytes;        /* sampled mode: PyTraceMalloc_Track is sampled here like the
 				    * stub samples allocations (mean interval); 0: full */
+	/* What a code object image (TM_EVENT_CODE) copies: offsets of
+	 * co_lines (line table) and <=3.10 co_code in the code object, of the
+	 * data of an ASCII / other compact str. */
+	__u16 co_lines, co_code, str_ascii_data, str_compact_data;
 };
 
 /* Sampled mode, per process slot: the bytes until the next sample of
@@ -220,9 +224,34 @@ enum tm_counter {
 
 /* Ring buffer events to user space. */
 #define TM_EVENT_FINALIZING 1 /* the process entered Py_FinalizeEx; its maps are frozen */
+#define TM_EVENT_CODE 3       /* struct tm_code_image: a code object of a new stack, the first
+			       * time it is seen with this identity */
 #define TM_EVENT_NEW_STACK 2  /* stack_id was interned: symbolize it while its code objects
 			       * surely exist (a module's code object is freed when the module
 			       * finishes, before Py_FinalizeEx). Wakes the consumer. */
+
+/* The bytes user space needs to symbolize a code object, copied by BPF when
+ * a new stack first names it (with that identity): the code object dies
+ * when its module has run, often before user space reads it (a fast target
+ * leaves no time). data = the code object's first head_len bytes, <=3.10
+ * its co_code bytes header (cobytes_len bytes at cobytes_addr, always
+ * TM_CODE_IMAGE_COBYTES of room), the str object of co_filename (header
+ * and characters, str_len bytes at str_addr) and its line table's bytes
+ * object (lines_len at lines_addr), in that order. A length 0: not copied
+ * (user space reads memory instead). */
+#define TM_CODE_IMAGE_HEAD 256
+#define TM_CODE_IMAGE_COBYTES 24
+#define TM_CODE_IMAGE_STR 1024   /* less than: a longer name is not copied */
+#define TM_CODE_IMAGE_STR_MIN 0x30 /* at least: a str's header as user space reads it */
+#define TM_CODE_IMAGE_LINES 4096 /* less than */
+struct tm_code_image {
+	__u32 type;            /* TM_EVENT_CODE */
+	__u32 pid;
+	__u64 code, check;     /* address, TM_CODE_CHECK identity */
+	__u64 str_addr, lines_addr, cobytes_addr;
+	__u16 head_len, str_len, lines_len, cobytes_len;
+	__u8 data[6144]; /* head + cobytes + str (< 1024) + lines (< 4096), with slack for bounds */
+};
 
 struct tm_event {
 	__u32 type;

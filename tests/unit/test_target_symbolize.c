@@ -5,6 +5,7 @@
  * in their prologue, non-code objects. The symbolizer reads them through
  * tm_target_read(getpid(), ...), the same path as for a real target. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tmbpf.h"
 #include "target/layouts.h"
 #include "target/symbolize.h"
 #include "target/target.h"
@@ -188,6 +190,108 @@ static void test_dead_code(const struct tm_layout *l, struct fake *f, struct tm_
 	tm_symbolizer_begin_pass(s);
 }
 
+/* The image BPF would send for the code object now in f (struct
+ * tm_code_image): its head, co_code's header, co_filename's str and the
+ * line table, each at its place. */
+static size_t make_image(const struct tm_layout *l, struct fake *f, uint8_t *name, size_t name_len,
+			 struct tm_code_image *img)
+{
+	size_t off = TM_CODE_IMAGE_HEAD + TM_CODE_IMAGE_COBYTES, lines_len = 0x20 + 12;
+	uint64_t fn, first = 0;
+
+	memset(img, 0, sizeof(*img));
+	img->type = TM_EVENT_CODE;
+	img->pid = (uint32_t)getpid();
+	img->code = (uint64_t)(uintptr_t)f->code;
+	memcpy(&fn, f->code + l->co_filename, 8);
+	memcpy(&first, f->code + l->co_firstlineno, 4);
+	img->check = TM_CODE_CHECK(fn, (uint32_t)first);
+	memcpy(img->data, f->code, TM_CODE_IMAGE_HEAD);
+	img->head_len = TM_CODE_IMAGE_HEAD;
+	if (l->co_code != TM_NO_OFFSET) {
+		memcpy(img->data + TM_CODE_IMAGE_HEAD, f->bytecode, TM_CODE_IMAGE_COBYTES);
+		img->cobytes_addr = (uint64_t)(uintptr_t)f->bytecode;
+		img->cobytes_len = TM_CODE_IMAGE_COBYTES;
+	}
+	memcpy(img->data + off, name, name_len);
+	img->str_addr = (uint64_t)(uintptr_t)name;
+	img->str_len = (uint16_t)name_len;
+	off += name_len;
+	memcpy(img->data + off, f->lines, lines_len);
+	img->lines_addr = (uint64_t)(uintptr_t)f->lines;
+	img->lines_len = (uint16_t)lines_len;
+	off += lines_len;
+	return offsetof(struct tm_code_image, data) + off;
+}
+
+/* The bytes of an ASCII str BPF copies (send_image). */
+static size_t str_bytes(const struct tm_layout *l, const char *name)
+{
+	size_t n = l->ascii_data + strlen(name);
+
+	return n < TM_CODE_IMAGE_STR_MIN ? TM_CODE_IMAGE_STR_MIN : n;
+}
+
+/* Frames recorded with their code object's identity: answered from the
+ * image BPF sent, or from memory holding that identity, never from another
+ * object now at the address. */
+static void test_checked(const struct tm_layout *l, struct fake *f, struct tm_symbolizer *s, int minor)
+{
+	struct tm_code_image *img = calloc(1, sizeof(*img));
+	uint64_t code = (uint64_t)(uintptr_t)f->code, check, other;
+	const char *fn;
+	uint32_t line;
+	size_t size;
+	int rc;
+
+	if (!img) {
+		CHECK(0, "3.%d: image allocation", minor);
+		return;
+	}
+	tm_symbolizer_flush(s);
+	make_ascii(l, f->name1, "/a.py"); /* short: BPF copies at least a header */
+	make_lines(l, f->lines);
+	make_code(l, f, f->name1, 30);
+	size = make_image(l, f, f->name1, str_bytes(l, "/a.py"), img);
+	check = img->check;
+	rc = tm_symbolizer_add_image(s, img, size);
+	CHECK(rc == 0, "3.%d: image accepted (%d)", minor, rc);
+	/* The object dies and everything it pointed at is reused. */
+	memset(f->code, 0x5a, sizeof(f->code));
+	memset(f->name1, 0x5a, sizeof(f->name1));
+	memset(f->lines, 0x5a, sizeof(f->lines));
+	memset(f->bytecode, 0x5a, sizeof(f->bytecode));
+	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 4), check, &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/a.py") && line == 31,
+	      "3.%d: dead code object symbolized from its image (%s:%u)", minor, fn, line);
+	/* Another object at the address: the entry read with the identity stands. */
+	make_ascii(l, f->name2, "/app/new.py");
+	make_lines(l, f->lines);
+	make_code(l, f, f->name2, 70);
+	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 8), check, &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/a.py") && line == 32,
+	      "3.%d: the identity's entry answers after the address is reused (%s:%u)", minor, fn, line);
+	memcpy(&other, f->code + l->co_filename, 8);
+	other = TM_CODE_CHECK(other, 70u);
+	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 0), other, &fn, &line);
+	CHECK(rc == 0 && !strcmp(fn, "/app/new.py") && line == 70,
+	      "3.%d: the new object's identity reads memory (%s:%u)", minor, fn, line);
+	/* An identity neither imaged nor in memory: <unknown>, not the new object. */
+	tm_symbolizer_flush(s);
+	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 0), check, &fn, &line);
+	CHECK(rc == -ENOENT && !strcmp(fn, "<unknown>") && line == 0,
+	      "3.%d: identity gone without an image -> <unknown>:0 (%s:%u)", minor, fn, line);
+	/* Malformed images are refused. */
+	size = make_image(l, f, f->name2, str_bytes(l, "/app/new.py"), img);
+	img->lines_len = 0xffff;
+	rc = tm_symbolizer_add_image(s, img, size);
+	CHECK(rc == -EINVAL, "3.%d: image with lengths past its size refused (%d)", minor, rc);
+	rc = tm_symbolizer_add_image(s, img, 8);
+	CHECK(rc == -EINVAL, "3.%d: truncated image refused (%d)", minor, rc);
+	free(img);
+	tm_symbolizer_flush(s);
+}
+
 static void test_version(int minor)
 {
 	const struct tm_layout *l = tm_layout_get(minor);
@@ -295,6 +399,7 @@ static void test_version(int minor)
 	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
 	CHECK(rc == 0 && !strcmp(fn, "x.py"), "3.%d: works after flush", minor);
 	test_dead_code(l, f, s, minor);
+	test_checked(l, f, s, minor);
 cleanup:
 	tm_symbolizer_free(s);
 	free(f);

@@ -68,18 +68,23 @@ int tm_counter_is_loss(enum tm_counter k)
 static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum tm_log_level l = level == LIBBPF_WARN ? TM_LOG_WARN : TM_LOG_DEBUG;
-	char line[1024];
-	size_t n;
+	char *msg = NULL, *p, *nl;
 
 	if (level == LIBBPF_DEBUG)
 		l = TM_LOG_TRACE;
-	if (!tm_log_enabled(l))
+	if (!tm_log_enabled(l) || vasprintf(&msg, fmt, ap) < 0)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n && line[n - 1] == '\n')
-		line[--n] = '\0';
-	tm_log(l, "libbpf: %s", line);
+	/* one log line per line (a verifier log is thousands of them) */
+	for (p = msg; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (nl)
+			*nl = '\0';
+		if (*p)
+			tm_log(l, "libbpf: %s", p);
+		if (!nl)
+			break;
+	}
+	free(msg);
 	return 0;
 }
 
@@ -97,6 +102,13 @@ static int on_event(void *ctx, void *data, size_t size)
 	const struct tm_event *e = data;
 	struct tm_capture_proc *p;
 
+	if (size >= offsetof(struct tm_code_image, data) &&
+	    ((const struct tm_code_image *)data)->type == TM_EVENT_CODE) {
+		p = tm_capture_proc_find(c, (pid_t)((const struct tm_code_image *)data)->pid);
+		if (p && p->sym)
+			tm_symbolizer_add_image(p->sym, data, size);
+		return 0;
+	}
 	if (size < sizeof(*e))
 		return 0;
 	if (e->type == TM_EVENT_FINALIZING) {
@@ -402,6 +414,10 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	}
 	cfg.co_filename = (__u16)p->layout->co_filename;
 	cfg.co_firstlineno = (__u16)p->layout->co_firstlineno;
+	cfg.co_lines = (__u16)p->layout->co_lines;
+	cfg.co_code = p->layout->co_code == TM_NO_OFFSET ? TM_NO_OFFSET : (__u16)p->layout->co_code;
+	cfg.str_ascii_data = (__u16)p->layout->ascii_data;
+	cfg.str_compact_data = (__u16)p->layout->compact_data;
 	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.procs), &slot, &cfg, BPF_ANY)) {
 		e = -errno;
 		snprintf(err, errlen, "PID %d: cannot configure the BPF maps: %s", (int)t->pid,

@@ -84,59 +84,6 @@ static int cache_add(struct tm_stack_cache *sc, struct tm_resolved_stack *r)
 	return 0;
 }
 
-/* The identity (TM_CODE_CHECK) of the code object at code now, read at most
- * once per pass: a burst of new stacks at start-up names the same few
- * thousand code objects over and over. 0 when it cannot be read; -ESRCH when
- * the process is gone. */
-static int64_t code_identity(struct tm_capture_proc *p, uint64_t code, uint64_t *id)
-{
-	struct tm_code_seen *cs = &p->seen[(code >> 4) % TM_CODE_SEEN];
-	uint8_t hdr[128];
-	uint64_t fn;
-	int32_t first;
-	int e;
-
-	if (cs->code == code && cs->pass == p->pass) {
-		*id = cs->id;
-		return 0;
-	}
-	e = tm_target_read(p->pid, code, hdr, sizeof(hdr));
-	if (e)
-		return e;
-	memcpy(&fn, hdr + (p->layout->co_filename & 0x78), sizeof(fn));
-	memcpy(&first, hdr + (p->layout->co_firstlineno & 0x7c), sizeof(first));
-	cs->code = code;
-	cs->pass = p->pass;
-	cs->id = TM_CODE_CHECK(fn, (uint32_t)first);
-	*id = cs->id;
-	return 0;
-}
-
-/* 1 when the code object at code is still the one the stack saw (same
- * co_filename pointer and co_firstlineno), 0 when its address now holds
- * something else, or it cannot be read. A check of 0 (BPF could not read
- * the code object) accepts whatever is there, and so does a process that is
- * gone (the symbolizer then answers from its cache or not at all). */
-static int same_code(struct tm_capture_proc *p, uint64_t code, uint64_t check)
-{
-	uint64_t now = 0;
-	int64_t e;
-
-	if (!check)
-		return 1;
-	e = code_identity(p, code, &now);
-	if (e == -ESRCH || e == -ENOENT)
-		return 1;
-	if (!e && now != check) {
-		/* Read earlier in this pass: the address may hold another code
-		 * object since (reused within milliseconds at start-up). Look
-		 * again, and make the symbolizer look again too. */
-		tm_capture_begin_pass(p);
-		e = code_identity(p, code, &now);
-	}
-	return !e && now == check;
-}
-
 /* Read stack id from the map and symbolize it into a new entry. */
 static struct tm_resolved_stack *resolve(struct tm_capture *c, struct tm_capture_proc *p,
 					 uint64_t id)
@@ -155,11 +102,11 @@ static struct tm_resolved_stack *resolve(struct tm_capture *c, struct tm_capture
 	for (uint32_t i = 0; i < nf; i++) {
 		const char *fn = NULL;
 		uint32_t line = 0;
-		int rc = -ENOENT;
+		int rc;
 
-		if (same_code(p, st->frames[i].code, st->frames[i].check))
-			rc = tm_symbolize_frame(p->sym, st->frames[i].code, st->frames[i].lasti, &fn,
-						&line);
+		/* the object the frame saw (its identity), never another one */
+		rc = tm_symbolize_frame_checked(p->sym, st->frames[i].code, st->frames[i].lasti,
+						st->frames[i].check, &fn, &line);
 
 		if (rc == 1) {
 			skipped++;

@@ -21,12 +21,14 @@
 #include "target/symbolize.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "target/layouts.h"
 #include "target/linetable.h"
+#include "tmbpf.h"
 
 #define MAX_FILENAME_CHARS 4096
 #define MAX_LINETABLE_BYTES (1u << 20)
@@ -41,6 +43,7 @@ static const char unknown_filename[] = "<unknown>";
 
 struct code_entry {
 	uint64_t code;          /* key; 0 = empty slot */
+	uint64_t check;         /* TM_CODE_CHECK of the object read (its identity) */
 	uint64_t type, filename_ptr, lines_ptr;
 	int32_t firstlineno;
 	int32_t firsttraceable; /* 3.11+, in code units */
@@ -67,8 +70,26 @@ struct str_node {
 	char s[];
 };
 
+/* Memory BPF copied (a code object image): ranges of the target's address
+ * space and their bytes, consulted before the target itself. */
+struct image_region {
+	uint64_t addr;
+	uint32_t len;
+	const uint8_t *bytes;
+};
+
+struct code_image {
+	uint64_t code, check;      /* 0: empty slot */
+	struct image_region region[4];
+	uint8_t *data;             /* owns the bytes */
+};
+
+#define IMAGE_SLOTS 4096 /* pending images (a burst of new code objects at start-up) */
+
 struct tm_symbolizer {
 	pid_t pid;
+	struct code_image *images; /* IMAGE_SLOTS, by code address; consumed when used */
+	const struct code_image *reading; /* the image reads go through, NULL: memory */
 	int minor;
 	uint64_t code_type;
 	uint64_t none_addr;
@@ -79,6 +100,23 @@ struct tm_symbolizer {
 	size_t nstrbuckets;
 	uint32_t pass;
 };
+
+/* Bytes of the target: from the image being used when it holds them, else
+ * from memory. */
+static int sym_read(struct tm_symbolizer *s, uint64_t addr, void *buf, size_t len)
+{
+	if (s->reading) {
+		for (int i = 0; i < 4; i++) {
+			const struct image_region *r = &s->reading->region[i];
+
+			if (r->len && addr >= r->addr && addr + len <= r->addr + r->len) {
+				memcpy(buf, r->bytes + (addr - r->addr), len);
+				return 0;
+			}
+		}
+	}
+	return tm_target_read(s->pid, addr, buf, len);
+}
 
 static uint64_t hash64(uint64_t x)
 {
@@ -131,7 +169,8 @@ struct tm_symbolizer *tm_symbolizer_new(const struct tm_target *t)
 	s->codes = calloc(s->cap, sizeof(*s->codes));
 	s->nstrbuckets = 1021;
 	s->strs = calloc(s->nstrbuckets, sizeof(*s->strs));
-	if (!s->l || !s->codes || !s->strs) {
+	s->images = calloc(IMAGE_SLOTS, sizeof(*s->images));
+	if (!s->l || !s->codes || !s->strs || !s->images) {
 		int e = s->l ? ENOMEM : EPROTONOSUPPORT;
 
 		tm_symbolizer_free(s);
@@ -157,6 +196,9 @@ void tm_symbolizer_free(struct tm_symbolizer *s)
 	if (s->codes)
 		release_entries(s);
 	free(s->codes);
+	for (size_t i = 0; s->images && i < IMAGE_SLOTS; i++)
+		free(s->images[i].data);
+	free(s->images);
 	for (size_t i = 0; s->strs && i < s->nstrbuckets; i++) {
 		struct str_node *p = s->strs[i];
 
@@ -214,13 +256,13 @@ static size_t put_utf8(char *out, uint32_t cp)
 /* Read a compact str object as UTF-8 and intern it. */
 static int read_str(struct tm_symbolizer *s, uint64_t obj, const char **out)
 {
-	uint8_t hdr[0x30], *raw = NULL;
+	uint8_t hdr[TM_CODE_IMAGE_STR_MIN], *raw = NULL; /* BPF's images hold this much */
 	char *utf8 = NULL;
 	uint64_t length, type;
 	uint32_t state, kind;
 	int err;
 
-	err = tm_target_read(s->pid, obj, hdr, sizeof(hdr));
+	err = sym_read(s, obj, hdr, sizeof(hdr));
 	if (err)
 		return err;
 	memcpy(&type, hdr + TM_PY_OB_TYPE, 8);
@@ -240,7 +282,7 @@ static int read_str(struct tm_symbolizer *s, uint64_t obj, const char **out)
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	err = tm_target_read(s->pid, data, raw, length * kind);
+	err = sym_read(s, data, raw, length * kind);
 	if (err)
 		goto cleanup;
 	size_t n = 0;
@@ -291,7 +333,7 @@ static int read_code_fields(struct tm_symbolizer *s, uint64_t code, struct code_
 {
 	const struct tm_layout *l = s->l;
 	uint8_t hdr[CODE_HEADER_BYTES];
-	int err = tm_target_read(s->pid, code, hdr, sizeof(hdr));
+	int err = sym_read(s, code, hdr, sizeof(hdr));
 
 	if (err)
 		return err;
@@ -317,7 +359,7 @@ static uint64_t code_bytes(struct tm_symbolizer *s, const struct code_fields *f)
 
 	if (s->l->co_code == TM_NO_OFFSET)
 		return f->code_size * 2; /* 2-byte code units, inline */
-	if (!f->code_size || tm_target_read(s->pid, f->code_size, hdr, sizeof(hdr)) ||
+	if (!f->code_size || sym_read(s, f->code_size, hdr, sizeof(hdr)) ||
 	    !refcnt_live(hdr[0]))
 		return 0;
 	return hdr[TM_PY_BYTES_SIZE / 8];
@@ -326,7 +368,7 @@ static uint64_t code_bytes(struct tm_symbolizer *s, const struct code_fields *f)
 static int read_lines(struct tm_symbolizer *s, uint64_t bytes_obj, uint8_t **tab, size_t *len)
 {
 	uint64_t hdr[3], size; /* ob_refcnt, ob_type, ob_size */
-	int err = tm_target_read(s->pid, bytes_obj, hdr, sizeof(hdr));
+	int err = sym_read(s, bytes_obj, hdr, sizeof(hdr));
 
 	if (err)
 		return err;
@@ -338,7 +380,7 @@ static int read_lines(struct tm_symbolizer *s, uint64_t bytes_obj, uint8_t **tab
 	*tab = malloc(size ? size : 1);
 	if (!*tab)
 		return -ENOMEM;
-	err = tm_target_read(s->pid, bytes_obj + TM_PY_BYTES_DATA, *tab, size);
+	err = sym_read(s, bytes_obj + TM_PY_BYTES_DATA, *tab, size);
 	if (err) {
 		free(*tab);
 		*tab = NULL;
@@ -360,6 +402,7 @@ static int fill_entry(struct tm_symbolizer *s, struct code_entry *e, uint64_t co
 	e->firstlineno = f->firstlineno;
 	e->firsttraceable = f->firsttraceable;
 	e->code_size = f->code_size;
+	e->check = TM_CODE_CHECK(f->filename_ptr, (uint32_t)f->firstlineno);
 	e->pass = s->pass;
 	e->filename = unknown_filename;
 	e->status = -ENOENT;
@@ -456,20 +499,12 @@ static struct code_entry *lookup(struct tm_symbolizer *s, uint64_t code, int rec
 	return e;
 }
 
-int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
-		       const char **filename, uint32_t *lineno)
+/* The frame's byte position in its code object. */
+static int64_t frame_addr(const struct tm_symbolizer *s, uint64_t code, uint64_t lasti)
 {
 	const struct tm_layout *l = s->l;
-	struct code_entry *e;
 	int64_t addr;
-	int line;
 
-	*filename = unknown_filename;
-	*lineno = 0;
-	if (!code)
-		return -ENOENT;
-	if (s->none_addr && code == s->none_addr)
-		return 1; /* 3.13 shim frame that BPF did not skip */
 	if (l->frame_kind == TM_FRAMES_OBJECT) {
 		addr = (int32_t)(uint32_t)lasti;
 		if (l->lines_kind == TM_LINES_LINETABLE310 && addr >= 0)
@@ -477,12 +512,16 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 	} else {
 		addr = (int64_t)(lasti - (code + l->co_code_adaptive));
 	}
-	e = lookup(s, code, 0);
-	/* Checked earlier in this pass, but the position does not fit: the
-	 * object may have been replaced since (addresses are reused within
-	 * milliseconds at start-up). Look again. */
-	if (e && !e->status && e->code_bytes && addr >= (int64_t)e->code_bytes)
-		e = lookup(s, code, 1);
+	return addr;
+}
+
+/* The answer of entry e for position addr (tm_symbolize_frame's returns). */
+static int entry_answer(struct tm_symbolizer *s, struct code_entry *e, int64_t addr,
+			const char **filename, uint32_t *lineno)
+{
+	const struct tm_layout *l = s->l;
+	int line;
+
 	if (!e || e->status)
 		return -ENOENT; /* tracemalloc also shows <unknown> for a non-str filename */
 	*filename = e->filename;
@@ -509,4 +548,113 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 	e->memo_line[e->memo_next & 3] = (int32_t)*lineno;
 	e->memo_next++;
 	return 0;
+}
+
+int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
+		       const char **filename, uint32_t *lineno)
+{
+	struct code_entry *e;
+	int64_t addr;
+
+	*filename = unknown_filename;
+	*lineno = 0;
+	if (!code)
+		return -ENOENT;
+	if (s->none_addr && code == s->none_addr)
+		return 1; /* 3.13 shim frame that BPF did not skip */
+	addr = frame_addr(s, code, lasti);
+	e = lookup(s, code, 0);
+	/* Checked earlier in this pass, but the position does not fit: the
+	 * object may have been replaced since (addresses are reused within
+	 * milliseconds at start-up). Look again. */
+	if (e && !e->status && e->code_bytes && addr >= (int64_t)e->code_bytes)
+		e = lookup(s, code, 1);
+	return entry_answer(s, e, addr, filename, lineno);
+}
+
+static struct code_image *image_slot(struct tm_symbolizer *s, uint64_t code)
+{
+	return &s->images[hash64(code) & (IMAGE_SLOTS - 1)];
+}
+
+int tm_symbolizer_add_image(struct tm_symbolizer *s, const void *image, size_t size)
+{
+	const struct tm_code_image *img = image;
+	const size_t hdr = offsetof(struct tm_code_image, data);
+	struct code_image *ci;
+	size_t need, at = 0;
+
+	if (size < hdr)
+		return -EINVAL;
+	/* head at 0, co_code's header in its fixed room, then str and lines */
+	need = (size_t)TM_CODE_IMAGE_HEAD + TM_CODE_IMAGE_COBYTES + img->str_len + img->lines_len;
+	if (need > size - hdr || !img->code || !img->check || img->head_len != TM_CODE_IMAGE_HEAD ||
+	    img->cobytes_len > TM_CODE_IMAGE_COBYTES)
+		return -EINVAL;
+	ci = image_slot(s, img->code);
+	free(ci->data); /* an image not used in time: memory is read instead */
+	memset(ci, 0, sizeof(*ci));
+	ci->data = malloc(need ? need : 1);
+	if (!ci->data)
+		return -ENOMEM;
+	memcpy(ci->data, img->data, need);
+	ci->code = img->code;
+	ci->check = img->check;
+	{
+		const uint64_t addrs[4] = { img->code, img->cobytes_addr, img->str_addr, img->lines_addr };
+		const uint32_t lens[4] = { img->head_len, img->cobytes_len, img->str_len, img->lines_len };
+		const size_t room[4] = { TM_CODE_IMAGE_HEAD, TM_CODE_IMAGE_COBYTES, img->str_len,
+					 img->lines_len };
+
+		for (int i = 0; i < 4; i++) {
+			ci->region[i] = (struct image_region){ addrs[i], lens[i], ci->data + at };
+			at += room[i];
+		}
+	}
+	return 0;
+}
+
+int tm_symbolize_frame_checked(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
+			       uint64_t check, const char **filename, uint32_t *lineno)
+{
+	struct code_entry *e;
+	struct code_image *ci;
+	struct code_fields f;
+	int64_t addr;
+
+	if (!check)
+		return tm_symbolize_frame(s, code, lasti, filename, lineno);
+	*filename = unknown_filename;
+	*lineno = 0;
+	if (!code)
+		return -ENOENT;
+	if (s->none_addr && code == s->none_addr)
+		return 1;
+	addr = frame_addr(s, code, lasti);
+	e = slot_for(s, code);
+	if (!e)
+		return -ENOMEM;
+	if (e->code == code && e->check == check)
+		return entry_answer(s, e, addr, filename, lineno); /* read with this identity */
+	ci = image_slot(s, code);
+	if (ci->code == code && ci->check == check) {
+		/* BPF's copy from when the frame ran: the object may be gone */
+		s->reading = ci;
+		if (read_code_fields(s, code, &f) == 0)
+			fill_entry(s, e, code, &f);
+		s->reading = NULL;
+		free(ci->data);
+		memset(ci, 0, sizeof(*ci));
+		return entry_answer(s, e, addr, filename, lineno);
+	}
+	if (read_code_fields(s, code, &f) ||
+	    TM_CODE_CHECK(f.filename_ptr, (uint32_t)f.firstlineno) != check) {
+		if (!e->code)
+			s->ncodes--; /* slot_for counted the empty slot as taken */
+		return -ENOENT; /* another object, or none, is there now */
+	}
+	if (!(e->code == code && e->type == f.type && e->filename_ptr == f.filename_ptr &&
+	      e->lines_ptr == f.lines_ptr && e->firstlineno == f.firstlineno && e->status == 0))
+		fill_entry(s, e, code, &f);
+	return entry_answer(s, e, addr, filename, lineno);
 }

@@ -34,6 +34,23 @@ void tm_symbolizer_free(struct tm_symbolizer *s);
 int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 		       const char **filename, uint32_t *lineno);
 
+/* The same for a frame BPF recorded with the identity check of its code
+ * object (TM_CODE_CHECK: co_filename pointer and co_firstlineno as they were
+ * while the frame ran; 0: unknown, as tm_symbolize_frame). An object read
+ * with that identity answers without reading memory again, whatever the
+ * address holds now; one never read is looked for in the images BPF sent
+ * (tm_symbolizer_add_image), then in memory, which must still hold that
+ * identity: otherwise the frame is "<unknown>", never another function's. */
+int tm_symbolize_frame_checked(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
+			       uint64_t check, const char **filename, uint32_t *lineno);
+
+/* A copy of a code object and the objects it points at, taken by BPF the
+ * first time a stack named it (struct tm_code_image of bpf/tmbpf.h, size
+ * bytes): used instead of the target's memory when the object is
+ * symbolized, even after it died. Returns 0, -EINVAL for a malformed
+ * image, -ENOMEM. */
+int tm_symbolizer_add_image(struct tm_symbolizer *s, const void *image, size_t size);
+
 /* Start a pass (e.g. one snapshot): from now until the next call, each code
  * object is checked against the target's memory once instead of at every
  * tm_symbolize_frame call. Without any call, every lookup is checked. */
