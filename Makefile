@@ -74,11 +74,14 @@ $(patch_OBJS): | $(OUT)/stub/stub_blob.h
 # into a C array plus symbol offsets (tools/gen_stub.sh).
 STUB_CFLAGS := -O2 -fPIC -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -mno-red-zone -fno-jump-tables -fno-builtin -Wall -Wextra $(WERROR)
-$(OUT)/stub/stub.elf: user/patch/stub/stub.S user/patch/stub/sample_set.c user/patch/stub/stub.ld
+$(OUT)/stub/stub.elf: user/patch/stub/stub.S user/patch/stub/sample_set.c user/patch/stub/sample_draw.c \
+		user/patch/stub/stub.ld
 	@mkdir -p $(@D)
 	$(CC) -Iuser -Ibpf -MMD -MP -MF $(OUT)/stub/stub.d -c -o $(OUT)/stub/stub.o $<
 	$(CC) $(STUB_CFLAGS) -c -o $(OUT)/stub/sample_set.o user/patch/stub/sample_set.c
-	ld -T user/patch/stub/stub.ld -o $@ $(OUT)/stub/stub.o $(OUT)/stub/sample_set.o
+	$(CC) $(STUB_CFLAGS) -c -o $(OUT)/stub/sample_draw.o user/patch/stub/sample_draw.c
+	ld -T user/patch/stub/stub.ld -o $@ $(OUT)/stub/stub.o $(OUT)/stub/sample_set.o \
+		$(OUT)/stub/sample_draw.o
 $(OUT)/stub/stub_blob.h: $(OUT)/stub/stub.elf tools/gen_stub.sh
 	tools/gen_stub.sh $< $@
 

@@ -201,7 +201,9 @@ static __always_inline int track_sampled(const struct tm_proc_config *c, __u64 s
 	st->remaining -= (__s64)size;
 	if (st->remaining > 0)
 		return 0;
-	k = (__u32)(st->next++ % TM_SAMPLE_INTERVALS);
+	/* a random draw of the table, not the next one: a cycle through it would
+	 * repeat its sampling points */
+	k = bpf_get_prandom_u32() % TM_SAMPLE_INTERVALS;
 	iv = bpf_map_lookup_elem(&sample_intervals, &k);
 	st->remaining = iv ? (__s64)*iv : (__s64)c->sample_bytes;
 	return 1;

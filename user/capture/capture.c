@@ -490,15 +490,8 @@ int tm_capture_poll(struct tm_capture *c, int timeout_ms)
 	 * stacks are symbolized (the consumer must keep up at start-up). */
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct tm_capture_proc *p = &c->procs[i];
-		uint64_t now = realtime_ns();
-
 		tm_capture_begin_pass(p);
 		tm_capture_try_predict(c, p);
-		/* sampled mode: fresh intervals for the half the stub reads next */
-		if (p->stub_ready && p->stub.sample_bytes && now - p->refill_ns > 1000000000ull) {
-			tm_stub_refill(&p->stub);
-			p->refill_ns = now;
-		}
 	}
 	n = ring_buffer__poll(c->rb, timeout_ms);
 	if (n < 0)

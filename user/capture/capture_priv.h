@@ -53,7 +53,6 @@ struct tm_capture_proc {
 	struct tm_redirect rd;    /* rd.applied while the pointers go through our stubs */
 	struct tm_stub stub;      /* stub mode: the pointers go through the stub (patch/stub.h) */
 	int stub_ready;           /* stub prepared and its report points planned */
-	uint64_t refill_ns;       /* sampled mode: when the stub's intervals were last refilled */
 	const char *coverage;     /* stub mode's coverage statement, else NULL (devirt's) */
 	struct tm_stack_cache stacks; /* symbolized stacks */
 	const struct tm_layout *layout; /* the version's offsets (co_filename, co_firstlineno) */

@@ -3,6 +3,7 @@
 #include "patch/stub.h"
 
 #include <errno.h>
+#include <sys/random.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,20 +253,20 @@ static void fill_constants(unsigned char *blob, const struct tm_target *t,
 	memcpy(blob + TM_STUB_c_pre_mask, &v, 8);
 }
 
-/* Sampled mode's state: the set empty and sized, the intervals drawn, the
- * first interval in each counter. */
+/* Sampled mode's state: the set empty and sized, the stub's generator
+ * seeded, the first interval in each counter. */
 static int init_sampling(struct tm_stub *s, uint64_t slots)
 {
-	uint64_t iv[STUB_INTERVALS], w[8] = { 0 }, zero[512] = { 0 };
+	uint64_t w[8] = { 0 }, zero[512] = { 0 };
 	int fd, rc;
 	char line[160];
 
 	fd = tm_mem_open(s->pid, line, sizeof(line));
 	if (fd < 0)
 		return fd;
-	for (int i = 0; i < STUB_INTERVALS; i++)
-		iv[i] = tm_sample_draw(&s->rng, s->sample_bytes);
-	rc = tm_mem_write(fd, s->state_addr + STATE(st_intervals), iv, sizeof(iv));
+	w[0] = s->rng;          /* st_rng: the stub draws every later interval itself */
+	w[1] = s->sample_bytes; /* st_sample_mean */
+	rc = tm_mem_write(fd, s->state_addr + STATE(st_rng), w, 2 * 8);
 	/* an adopted area's set may hold an earlier session's blocks */
 	for (uint64_t at = 0; !rc && at < 8 * slots; at += sizeof(zero))
 		rc = tm_mem_write(fd, s->state_addr + STATE(st_set) + at, zero,
@@ -282,19 +283,6 @@ static int init_sampling(struct tm_stub *s, uint64_t slots)
 		rc = tm_mem_write(fd, s->state_addr + STATE(st_remaining_raw), w, 8);
 	close(fd);
 	return rc;
-}
-
-int tm_stub_refill(struct tm_stub *s)
-{
-	uint64_t idx, iv[STUB_INTERVALS / 2];
-
-	if (!s->sample_bytes || tm_target_read(s->pid, s->state_addr + STATE(st_interval_idx), &idx, 8))
-		return -EINVAL;
-	/* the half after the one the stub reads now: ~512 samples away */
-	idx = ((idx / (STUB_INTERVALS / 2)) + 1) % 2 * (STUB_INTERVALS / 2);
-	for (int i = 0; i < STUB_INTERVALS / 2; i++)
-		iv[i] = tm_sample_draw(&s->rng, s->sample_bytes);
-	return tm_mem_write_pid(s->pid, s->state_addr + STATE(st_intervals) + 8 * idx, iv, sizeof(iv));
 }
 
 int tm_stub_samples_lost(const struct tm_stub *s, uint64_t *n)
@@ -346,7 +334,9 @@ int tm_stub_prepare(const struct tm_target *t, pid_t traced_tid, const struct tm
 			goto out;
 		}
 		s->state_len = STATE(st_set) + 8 * slots;
-		s->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL);
+		/* every session samples other points: runs are independent */
+		if (getrandom(&s->rng, sizeof(s->rng), 0) != sizeof(s->rng))
+			s->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL);
 		if (!s->rng)
 			s->rng = 1;
 	}

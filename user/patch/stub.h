@@ -78,7 +78,7 @@ struct tm_stub {
 	uint64_t state_addr; /* absolute address of the state (BPF reads the quarantine there) */
 	uint64_t state_len;
 	uint64_t sample_bytes; /* sampled mode's mean interval, 0: full mode */
-	uint64_t rng;          /* sampled mode: the intervals' generator */
+	uint64_t rng;          /* sampled mode: the seed of the stub's generator */
 	char summary[256];  /* one line for stderr */
 };
 
@@ -105,11 +105,6 @@ int tm_stub_arm(struct tm_stub *s, char *err, size_t errlen);
  * guard to DRAIN. Safe twice. -EBUSY when some pointer had been changed by
  * someone else (left as is: it wraps our entry, which stays valid). */
 int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen);
-
-/* Sampled mode: draw new intervals for the part of the stub's table it
- * will not read for a while (call now and then: a table read cyclically
- * would repeat its sampling points). 0 or -errno. */
-int tm_stub_refill(struct tm_stub *s);
 
 /* Sampled mode: samples the stub could not take (its set was full). */
 int tm_stub_samples_lost(const struct tm_stub *s, uint64_t *n);

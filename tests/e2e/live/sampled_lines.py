@@ -1,19 +1,22 @@
 """Target of the sampled-mode accuracy test (tests/e2e/sampling.sh): holds
 about 170 MB live until it exits, on lines of one block size each, from
 8 B to 1 MiB (sizes include the bytes object's header: bytes(n) takes
-n + 33 bytes). Prints one line."""
+n + 33 bytes). The 8-byte blocks come from tm_alloc8 in the library named
+by $TM_ALLOC8_LIB (live/alloc8.c, built by the test). Prints one line."""
 import ctypes
+import os
 
 N8 = 2_500_000
-pymem_malloc = ctypes.pythonapi.PyMem_Malloc
-pymem_malloc.restype = ctypes.c_void_p
-pymem_malloc.argtypes = [ctypes.c_size_t]
+alloc8 = ctypes.PyDLL(os.environ["TM_ALLOC8_LIB"]).tm_alloc8
+alloc8.restype = ctypes.c_long
+alloc8.argtypes = [ctypes.c_long]
 
-for _ in range(N8):
-    pymem_malloc(8)  # LINE 8 B (never freed: live until the end)
-b64 = [bytes(31) for _ in range(400_000)]  # LINE 64 B
-b512 = [bytes(479) for _ in range(50_000)]  # LINE 512 B
-b4k = [bytes(4063) for _ in range(6_200)]  # LINE 4 KiB
-b64k = [bytes(65503) for _ in range(400)]  # LINE 64 KiB
-b1m = [bytes(1048543) for _ in range(25)]  # LINE 1 MiB
-print("holding", N8 + len(b64) + len(b512) + len(b4k) + len(b64k) + len(b1m), "blocks")
+made = alloc8(N8)  # LINE 8 B (never freed: live until the end)
+# the lists on lines of their own: each LINE holds blocks of one size only
+b64, b512, b4k, b64k, b1m = [None] * 400_000, [None] * 50_000, [None] * 6_200, [None] * 400, [None] * 25
+for i in range(len(b64)): b64[i] = bytes(31)  # LINE 64 B
+for i in range(len(b512)): b512[i] = bytes(479)  # LINE 512 B
+for i in range(len(b4k)): b4k[i] = bytes(4063)  # LINE 4 KiB
+for i in range(len(b64k)): b64k[i] = bytes(65503)  # LINE 64 KiB
+for i in range(len(b1m)): b1m[i] = bytes(1048543)  # LINE 1 MiB
+print("holding", made + len(b64) + len(b512) + len(b4k) + len(b64k) + len(b1m), "blocks")

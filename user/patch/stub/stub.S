@@ -296,21 +296,18 @@ full_reftracer:
 /* ---- sampled mode ------------------------------------------------------------ */
 
 /* A block is sampled when the bytes allocated since the last sample reach
- * the next interval (exponential, mean --sample-bytes, drawn by tmbpf into
- * st_intervals): byte-weighted Poisson sampling. Unsampled calls cost a
+ * the next interval (exponential, mean --sample-bytes, drawn by the stub
+ * when it samples: sample_draw.c): byte-weighted Poisson sampling. Unsampled calls cost a
  * subtraction and a branch; frees a lookup in the set of sampled blocks.
  * mem/obj count under the GIL (plain arithmetic); raw calls, which may run
  * without it, with a locked subtraction of their own counter. Nested raw
  * calls pass through before counting (tracemalloc ignores them). */
 
-/* Next interval into the counter at \counter (clobbers rax, rcx). */
+/* Next interval into the counter at \counter (sample_draw.c; clobbers the
+ * caller-saved registers: used after the real call, with rbx, r12, r13
+ * saved and the stack aligned). */
 .macro DRAW counter
-	mov st_interval_idx(%rip), %rax
-	lea 1(%rax), %rcx
-	mov %rcx, st_interval_idx(%rip)
-	and $(STUB_INTERVALS - 1), %eax
-	lea st_intervals(%rip), %rcx
-	mov (%rcx, %rax, 8), %rax
+	call stub_next_interval
 	mov %rax, \counter(%rip)
 .endm
 
@@ -329,10 +326,26 @@ sampled_\dom\()_\fn:
 .endif
 .if \raw
 	lock sub %rax, st_remaining_raw(%rip)
+	jg 9f
 .else
 	sub %rax, st_remaining_obj(%rip)
+	jle 2f
+	/* Not sampled. pymalloc serves 1..STUB_SMALL_REQUEST bytes itself;
+	 * other sizes it hands to the raw allocator: own the nesting word
+	 * around those, or the raw call would count (and sample) them again. */
+	dec %rax
+	cmp $(STUB_SMALL_REQUEST - 1), %rax
+	jb 9f
+	push %r13
+	mov st_owner(%rip), %r13
+	mov %fs:0, %rax
+	mov %rax, st_owner(%rip)
+	call *(c_orig + 8 * (\idx))(%rip)
+	mov %r13, st_owner(%rip)
+	pop %r13
+	ret
+2:
 .endif
-	jg 9f
 	cmpb $STUB_GUARD_ON, st_guard(%rip)
 	jne 8f
 	push %rbx
@@ -575,13 +588,14 @@ stub_state_end:
 
 /* Sampled mode only (the state is then bigger, stub_abi.h). */
 	.p2align 6
-	.globl st_remaining_obj, st_remaining_raw, st_interval_idx, st_set_seq, st_set_lock
-	.globl st_set_mask, st_set_limit, st_set_count, st_samples_lost, st_intervals, st_set
+	.globl st_remaining_obj, st_remaining_raw, st_rng, st_sample_mean, st_set_seq, st_set_lock
+	.globl st_set_mask, st_set_limit, st_set_count, st_samples_lost, st_set
 st_remaining_obj: .quad 0	/* bytes until the next mem/obj sample (signed) */
 	.p2align 6
 st_remaining_raw: .quad 0	/* the same for raw calls (locked arithmetic) */
 	.p2align 6
-st_interval_idx: .quad 0	/* next entry of st_intervals */
+st_rng:		.quad 0		/* the intervals' generator (sample_draw.c), seeded by tmbpf */
+st_sample_mean:	.quad 0		/* --sample-bytes */
 st_set_seq:	.quad 0		/* odd while the set changes */
 st_set_lock:	.long 0
 	.p2align 3
@@ -589,8 +603,6 @@ st_set_mask:	.quad 0		/* slots - 1 (a power of two) */
 st_set_limit:	.quad 0		/* entries at most (3/4 of the slots) */
 st_set_count:	.quad 0
 st_samples_lost: .quad 0	/* samples not taken: the set was full */
-	.p2align 12
-st_intervals:	.fill STUB_INTERVALS, 8, 0	/* exponential draws, refilled by tmbpf */
 	.p2align 12
 st_set:		/* st_set_mask + 1 slots of 8 bytes: the rest of the state */
 	.globl stub_sampled_state_end

@@ -39,6 +39,11 @@
 #define STUB_ORIG_TRACER 14   /* the ref tracer installed before ours (3.13+), or 0 */
 #define STUB_NORIG 16
 
+/* Requests pymalloc serves without calling the raw allocator: 1..512 bytes
+ * (SMALL_REQUEST_THRESHOLD, 3.8-3.15), less the 24-32 bytes debug hooks add
+ * around each block, with room to spare. */
+#define STUB_SMALL_REQUEST 448
+
 /* The report points' events and registers, and the quarantine of mem/obj
  * frees (they stay allocated until reported: no allocation can return their
  * address before BPF has forgotten them): shared with BPF. Entries are
@@ -46,8 +51,5 @@
 #include "tmbpf_stub.h"
 #define STUB_QUARANTINE TM_STUB_QUARANTINE
 #define STUB_QENTRY_SIZE TM_STUB_QENTRY_SIZE
-
-/* Exponential sampling intervals (sampled mode), refilled by tmbpf. */
-#define STUB_INTERVALS 1024
 
 #endif
