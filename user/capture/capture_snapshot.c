@@ -59,7 +59,19 @@ struct build {
 	struct tm_frame *frames;     /* max_frames */
 	const char *unknown;         /* interned "<unknown>" */
 	int64_t mono_to_real;        /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	uint64_t pending[TM_STUB_QUARANTINE]; /* frees the stub holds back, not yet reported */
+	size_t npending;
 };
+
+/* A block the program has freed, still in the stub's quarantine (its free
+ * is reported with the next batch): not live. */
+static int freed_pending(const struct build *b, uint64_t addr)
+{
+	for (size_t i = 0; i < b->npending; i++)
+		if (b->pending[i] == addr)
+			return 1;
+	return 0;
+}
 
 /* Stack id as an interned traceback (tracemalloc's <unknown>:0 when nothing
  * is known). */
@@ -154,7 +166,7 @@ static int read_blocks(struct build *b)
 			goto cleanup;
 		}
 		for (__u32 i = 0; i < n && !e; i++)
-			if (keys[i].pid == (__u32)b->p->pid)
+			if (keys[i].pid == (__u32)b->p->pid && !freed_pending(b, keys[i].addr))
 				e = add_block(b, &keys[i], &vals[i]);
 		if (e || last)
 			break;
@@ -245,6 +257,11 @@ struct tm_snapshot *tm_capture_snapshot(struct tm_capture *c, pid_t pid, char *e
 	b.mono_to_real = (int64_t)clock_ns(CLOCK_REALTIME) - (int64_t)clock_ns(CLOCK_MONOTONIC);
 	tm_capture_poll(c, 0); /* symbolize what was announced, while it exists */
 	tm_capture_begin_pass(b.p);
+	if (b.p->stub_ready) {
+		int n = tm_stub_pending_frees(&b.p->stub, b.pending, TM_STUB_QUARANTINE);
+
+		b.npending = n > 0 ? (size_t)n : 0;
+	}
 	e = read_blocks(&b);
 	if (e)
 		goto cleanup;

@@ -52,7 +52,12 @@ int tm_probe_point_find(const uint8_t *code, size_t len, unsigned arg_mask, int 
 			snprintf(pp->why, sizeof(pp->why), "%%rsp changes before +%zu", off);
 			break;
 		}
-		if (tm_x86_uprobe_emulated(code + off, &in, name, sizeof(name))) {
+		/* Not a 5-byte nop: 6.18 optimizes a probe there into a call of a
+		 * trampoline that a forked child does not inherit, and the child
+		 * dies at its first call (docs/capture-design.md). A nop has no
+		 * effect: look further. */
+		if (!tm_x86_is_nop5(code + off, len - off) &&
+		    tm_x86_uprobe_emulated(code + off, &in, name, sizeof(name))) {
 			pp->offset = off;
 			pp->emulated = 1;
 			pp->insn_len = in.len;
