@@ -68,9 +68,9 @@ for kind in "${kinds[@]}"; do
 	attached=0
 	killed_while=""
 	for i in $(seq "$cycles"); do
-		# kill within 0..2.5 s of the start: tmbpf traces for 0.5 s, so the
+		# kill within 0..2 s of the start: tmbpf traces for 0.5 s, so the
 		# kill lands in start-up, injection, tracing, writing or after exit
-		delay=$(awk -v r=$RANDOM 'BEGIN { printf "%.3f", r / 32767 * 2.5 }')
+		delay=$(awk -v r=$RANDOM 'BEGIN { printf "%.3f", r / 32767 * 2 }')
 		./tmbpf snapshot -p $tgt --frames 25 --duration 0.5 -o "$d/killed.pickle" \
 			> /dev/null 2> "$d/killed.err" & tm=$!
 		: > "$d/held"
@@ -79,7 +79,14 @@ for kind in "${kinds[@]}"; do
 			held $tm >> "$d/held" 2>/dev/null
 			sleep 0.05
 		done
-		kill -KILL $tm 2>/dev/null && killed_while="$killed_while $delay"
+		if kill -KILL $tm 2>/dev/null; then
+			# the phase it was in: the last thing it said
+			if grep -q "^tmbpf: wrote" "$d/killed.err"; then phase=detaching
+			elif grep -q "^tmbpf: tracing" "$d/killed.err"; then phase=tracing
+			elif grep -qE "injected a stub|reusing the stub" "$d/killed.err"; then phase=arming
+			else phase=loading/injecting; fi
+			killed_while="$killed_while $phase"
+		fi
 		wait $tm 2>/dev/null
 		sort -u -o "$d/held" "$d/held"
 		sleep 0.2
@@ -115,8 +122,9 @@ for kind in "${kinds[@]}"; do
 	wait $tgt
 	traced_rc=$?
 	nkilled=$(echo $killed_while | wc -w)
+	phases=$(echo $killed_while | tr ' ' '\n' | sort | uniq -c | awk '{ printf "%s%d %s", NR > 1 ? ", " : "", $1, $2 }')
 	if [ $failures -eq 0 ] && [ "$attached" -eq "$cycles" ]; then
-		echo "ok - kill cycles $tag: $cycles cycles ($nkilled tmbpf killed while running), every next tmbpf attached, nothing left behind"
+		echo "ok - kill cycles $tag: $cycles cycles, $nkilled killed while running (${phases:-none}), every next tmbpf attached, nothing left behind"
 	else
 		echo "not ok - kill cycles $tag: $failures failures, $attached of $cycles next attaches"
 	fi

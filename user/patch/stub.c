@@ -340,8 +340,12 @@ int tm_stub_prepare(const struct tm_target *t, pid_t traced_tid, const struct tm
 		if (!s->rng)
 			s->rng = 1;
 	}
-	for (int d = 0; d < TM_NDOMAINS; d++)
-		for (int f = 0; f < TM_NFNS; f++) {
+	/* Frees first, then reallocs, then allocations: arming writes the
+	 * slots in this order and disarming in the reverse one, so that no
+	 * block allocated through the stub is freed around it (a free missed:
+	 * measured 39 blocks per attach with mallocs first). */
+	for (int f = TM_NFNS - 1; f >= 0; f--)
+		for (int d = 0; d < TM_NDOMAINS; d++) {
 			int k = orig_base[d] + f;
 			char what[24];
 
@@ -482,8 +486,10 @@ int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen)
 	fd = tm_mem_open(s->pid, line, sizeof(line));
 	if (fd < 0)
 		return fd == -ESRCH ? 0 : fd;
-	/* Pointers first: no new call enters the stub; calls inside finish. */
-	for (size_t i = 0; i < s->nslots; i++) {
+	/* Pointers first: no new call enters the stub; calls inside finish.
+	 * In the reverse order of arming: allocations stop being seen before
+	 * frees do. */
+	for (size_t i = s->nslots; i-- > 0;) {
 		struct tm_stub_slot *sl = &s->slot[i];
 		uint64_t cur;
 
