@@ -11,6 +11,8 @@
 #   tests/unit/test_<layer>_*.c -> build/tests/test_<layer>_* (that layer and those below; no root)
 #   tests/integration/test_*.c  -> build/integration/test_* (everything; root and real CPythons)
 #   tests/fuzz/fuzz_*.c -> build/fuzz/fuzz_* (clang -fsanitize=fuzzer,address,undefined)
+#   tools/bench/calibrate.c, malloc_count.c -> build/bench/ (make bench; the baseline tmbpf is
+#   built by tools/bench/build_baseline.sh into build/bench/baseline/)
 
 OUT      ?= build
 .DEFAULT_GOAL := all
@@ -163,7 +165,18 @@ FUZZ_RUNS ?= 1000000
 fuzz: $(FUZZ_BINS)
 	@tests/run_fuzz.sh $(FUZZ_RUNS) $(FUZZ_BINS)
 
-bench: all
+# Benchmark helpers: the calibration tool and the LD_PRELOAD allocation counter (standalone
+# programs, plain flags). tools/bench/driver.py asks make for them when started on its own.
+BENCH_CFLAGS := -g -O2 -std=gnu11 -Wall -Wextra $(WERROR)
+BENCH_TOOLS  := $(OUT)/bench/calibrate $(OUT)/bench/malloc_count.so
+$(OUT)/bench/calibrate: tools/bench/calibrate.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+$(OUT)/bench/malloc_count.so: tools/bench/malloc_count.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -shared -fPIC -o $@ $<
+
+bench: all $(BENCH_TOOLS)
 	PYENV_ROOT=$(PYENV_ROOT) tools/bench.sh
 
 demo: tools/install_deps.sh

@@ -1,9 +1,9 @@
-"""Shared harness for the tmbpf capture benchmark workloads (CPython 3.8-3.13).
+"""Shared harness for the tmbpf capture benchmark workloads (CPython 3.8-3.14).
 
 Every workload script calls run(name, work, n, warmup_n).  run() does the warm-up,
 then times only work(n) with time.perf_counter() and prints one machine-readable line:
 
-    BENCH name=<workload> seconds=<s> python=<X.Y.Z> depth=<d> [allocs=<n> frees=<n>]
+    BENCH name=<workload> seconds=<s> python=<X.Y.Z> depth=<d> [allocs=<n> frees=<n> ...]
 
 Interpreter and tracer start-up, imports and the warm-up are outside the timed window.
 
@@ -13,9 +13,13 @@ Environment knobs (all optional; the driver sets them):
   BENCH_DEPTH=N   run the workload N Python frames deep (default 30), so a tracer asked for
                   25 frames really walks 25 frames, as it would inside a real application
   BENCH_COUNT=1   read the allocation counters of malloc_count.so (LD_PRELOADed with
-                  PYTHONMALLOC=malloc) before and after the window; adds allocs=/frees=
-  BENCH_HOLD=PATH after printing, wait until PATH.1 exists (up to 120 s) before exiting, so the
-                  driver can read tracer state (BPF program statistics) while it is still loaded
+                  PYTHONMALLOC=malloc) before and after the window; adds allocs= (malloc,
+                  calloc and realloc calls in the window), frees= (free of a non-NULL pointer)
+                  and allocs_total=/frees_total= (from process start to the end of the window)
+  BENCH_HOLD=PATH also print `BENCH name=<workload> phase=start` just before the window and wait
+                  until PATH.1 exists; after the final line wait until PATH.2 exists (each wait
+                  at most 120 s), so the driver can read tracer state (BPF program statistics)
+                  at both ends of the window while the tracer is still loaded
 """
 import gc
 import os
@@ -78,6 +82,10 @@ def run(name, work, n, warmup_n):
     read = _counters()
     _descend(depth, work, _scaled(warmup_n))
     gc.collect()
+    if os.environ.get("BENCH_HOLD"):
+        sys.stdout.write("BENCH name=%s phase=start\n" % name)
+        sys.stdout.flush()
+        hold(1)
     before = read() if read else None
     t0 = time.perf_counter()
     _descend(depth, work, n)
@@ -86,8 +94,8 @@ def run(name, work, n, warmup_n):
     line = "BENCH name=%s seconds=%.6f python=%s depth=%d" % (
         name, t1 - t0, "%d.%d.%d" % sys.version_info[:3], depth)
     if before is not None:
-        line += " allocs=%d frees=%d allocs_total=%d" % (after[0] - before[0],
-                                                          after[1] - before[1], after[0])
+        line += " allocs=%d frees=%d allocs_total=%d frees_total=%d" % (
+            after[0] - before[0], after[1] - before[1], after[0], after[1])
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-    hold(1)
+    hold(2)

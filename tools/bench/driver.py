@@ -1,51 +1,53 @@
-"""Capture benchmark driver (issue 4): untraced vs tracemalloc vs tmbpf run, side by side.
+"""Capture benchmark driver (issues 4 and 11): tracers side by side, interleaved, as ratios.
 
-For each interpreter and workload it runs every variant once per repetition, rotating the
-variant order from one repetition to the next (interleaved, so drift hits all variants alike):
+For each interpreter and workload it runs every variant (variants.py) once per repetition,
+rotating the order from one repetition to the next, so that drift and background load fall on
+every variant alike. Variants that record every event (tracemalloc, tmbpf full mode, the
+baseline) run at --scale, the light ones (tmbpf's sampled mode, memray) at --light-scale, each
+paired with an untraced run at its own scale in the same repetition. Each workload times itself
+(warm-up first, start-up excluded) and prints a BENCH line.
 
-    untraced   python bench_W.py
-    tm1, tm25  python -X tracemalloc=N bench_W.py
-    tb1, tb25  tmbpf run --frames N -- python bench_W.py
+Before the timed runs: the calibration line (build/bench/calibrate: what a syscall, an emulated
+and an optimized uprobe, a uretprobe and a single-step cost here), the helpers built by make,
+the baseline tmbpf built from --baseline-commit (tools/bench/build_baseline.sh), and pinned
+copies of both tmbpf binaries, so that a rebuild meanwhile cannot mix two builds in one table.
+After them, per interpreter and workload:
 
-Each workload times itself (warm-up first, start-up excluded) and prints a BENCH line.  The
-ratio of a variant is the median over repetitions of (variant seconds / untraced seconds of the
-same repetition).  Then, outside the timed runs:
-
-  * a counting run per workload (PYTHONMALLOC=malloc + LD_PRELOAD malloc_count.so) counts the
-    allocation calls in the timed window, which tracemalloc and tmbpf would each see as events;
-  * a statistics run per workload under tmbpf -v --frames 25, with BPF run-time statistics on
-    (kernel.bpf_stats_enabled=1, restored afterwards, plus a BPF_ENABLE_STATS descriptor), holds
-    the target after its BENCH line and reads run_time_ns/run_cnt of tmbpf's programs with
-    bpftool; tmbpf's counters give its allocation count (coverage);
+  * a counting run per scale (PYTHONMALLOC=malloc + LD_PRELOAD malloc_count.so) counts the
+    allocator calls in the timed window;
+  * a held statistics run per tmbpf variant (kernel.bpf_stats_enabled on, bpfstats.py) reads
+    the BPF program runs and run time of the window;
   * a memory run (bench_retain.py) gives tmbpf's marginal memory per live block.
-
-./tmbpf is copied aside at the start so that one build is measured throughout.
+and the calibration once more at the end.
 
 Exit status: 0 ok, 1 a run failed (or, with --acceptance, a criterion failed), 2 usage.
 Runs on any CPython >= 3.8; tools/bench_capture.sh starts it with pyenv's 3.12.
 """
 import argparse
 import glob
-import json
+import hashlib
 import os
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from report import TRACED, VARIANTS, acceptance, fmt, print_table, write_markdown
+import acceptance
+import report
+from bpfstats import BpfStats, memory_run, stats_run, stats_sysctl_on
+from runs import base_env, count_events, run_once
+from variants import BY_NAME, DEFAULT_NAMES, HERE, NAMES, Availability, Interp, which
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.join(REPO, "build", "bench")
 WORKLOADS = ["objects", "dictlist", "json", "compile", "classes", "threads"]
-STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
+BASELINE_COMMIT = "5778d78"     # the capture before issue 11 (docs/performance.md)
+SID_ROOT = "/var/cache/tmbpf-test/sid"
+SID_PYTHON = "/usr/bin/python3.14"
 RUN_TIMEOUT_S = 300
-BENCH_RE = re.compile(r"^BENCH (.*)$", re.M)
 
 
 def log(msg):
@@ -54,7 +56,7 @@ def log(msg):
 
 
 # ---------------------------------------------------------------------------------------------
-# interpreters and tmbpf
+# interpreters
 
 def pyenv_root():
     try:
@@ -80,22 +82,32 @@ def pyenv_python(root, minor):
     return max(found, key=_version_key) if found else None
 
 
-def interpreter_version(python):
-    out = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         universal_newlines=True, timeout=60)
-    return out.stdout.strip() if out.returncode == 0 else None
+def interpreter_version(interp):
+    try:
+        out = subprocess.run(interp.argv() + ["-c", "import sys; print('%d.%d.%d' % "
+                                              "sys.version_info[:3])"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, str(e)
+    if out.returncode != 0:
+        return None, report_line(out.stderr, "exit %d" % out.returncode)
+    return out.stdout.strip(), ""
 
 
-def choose_interpreters(args):
-    """Return [(label, path)]; exit 1 naming what is missing."""
+def report_line(text, fallback):
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else fallback
+
+
+def host_interpreters(args):
+    """[Interp] of the host; exit 1 naming what is missing."""
     root = pyenv_root()
     wanted = []
     if args.python:
         wanted = [(None, p) for p in args.python]
     else:
-        minors = [8, 9, 10, 11, 12, 13] if args.all_pythons else [12]
-        for minor in minors:
+        for minor in ([8, 9, 10, 11, 12, 13] if args.all_pythons else [12]):
             p = pyenv_python(root, minor)
             if not p:
                 log("no pyenv CPython 3.%d under %s/versions (install it with pyenv install 3.%d)"
@@ -109,506 +121,365 @@ def choose_interpreters(args):
             wanted.append(("debian", "/usr/bin/python3.11"))
     result = []
     for kind, path in wanted:
-        ver = interpreter_version(path)
-        if not ver:
-            log("%s does not run" % path)
-            sys.exit(1)
         if kind is None:
             kind = "pyenv" if path.startswith(root) else ("debian" if path.startswith("/usr/bin/")
                                                           else "python")
-        result.append(("%s-%s" % (kind, ver), path))
+        interp = Interp(None, path)
+        ver, why = interpreter_version(interp)
+        if not ver:
+            log("%s does not run (%s)" % (path, why))
+            sys.exit(1)
+        interp.label = "%s-%s" % (kind, ver)
+        result.append(interp)
     return result
 
 
-def tmbpf_status(tmbpf, python, shown):
-    """(True, '') if `tmbpf run` works on this interpreter, else (False, reason)."""
-    if not os.access(tmbpf, os.X_OK):
-        return False, "%s is not built (make)" % shown
+def memray_interpreter(args):
+    """(Interp, "") for the CPython of the Debian root that has memray, or (None, reason)."""
+    root = os.path.abspath(args.memray_root)
+    if not os.path.isdir(os.path.join(root, "usr", "bin")):
+        return None, ("no Debian sid root at %s (debootstrap sid there, then apt-get install "
+                      "python3.14 python3-memray in it; --memray-root)" % root)
+    if not which("unshare") or not which("chroot"):
+        return None, "unshare or chroot is missing (apt-get install util-linux coreutils)"
     if os.geteuid() != 0:
-        return False, "needs root"
-    try:
-        p = subprocess.run([tmbpf, "run", "--frames", "1", "--", python, "-c",
-                            "print('TMBPF_PROBE_OK')"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        return False, "tmbpf run timed out on a trivial program"
-    if p.returncode == 0 and "TMBPF_PROBE_OK" in p.stdout:
-        return True, ""
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    return False, (lines[0] if lines else "tmbpf run exited %d" % p.returncode)
+        return None, "chroot needs root"
+    interp = Interp(None, args.memray_python, root=root)
+    ver, why = interpreter_version(interp)
+    if not ver:
+        return None, "%s in %s does not run (%s)" % (args.memray_python, root, why)
+    interp.label = "%s-%s" % (os.path.basename(root.rstrip("/")), ver)
+    return interp, ""
 
 
 # ---------------------------------------------------------------------------------------------
-# one run
+# helpers, binaries, calibration
 
-def base_env(args):
-    env = dict(os.environ)
-    for k in ("PYTHONMALLOC", "PYTHONTRACEMALLOC", "LD_PRELOAD", "BENCH_COUNT", "BENCH_HOLD",
-              "PYTHONDEVMODE", "PYTHONSTARTUP"):
-        env.pop(k, None)
-    env["PYTHONHASHSEED"] = "0"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["BENCH_SCALE"] = repr(args.scale)
-    env["BENCH_DEPTH"] = str(args.depth)
-    return env
-
-
-def command(variant, python, script, tmbpf):
-    if variant == "untraced":
-        return [python, script]
-    if variant.startswith("tm"):
-        return [python, "-X", "tracemalloc=%s" % variant[2:], script]
-    return [tmbpf, "run", "--frames", variant[2:], "--", python, script]
-
-
-def parse_bench(stdout):
-    m = BENCH_RE.search(stdout)
-    if not m:
-        return None
-    fields = dict(kv.split("=", 1) for kv in m.group(1).split() if "=" in kv)
-    if "seconds" in fields:
-        fields["seconds"] = float(fields["seconds"])
-    return fields
-
-
-SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 ** 4}
-
-
-def parse_tmbpf_stderr(text):
-    """Drops, allocation count and memory figures from tmbpf's diagnostics (None if absent)."""
-    info = {"drops": None, "allocs": None, "blocks": None, "memory_bytes": None,
-            "bytes_per_block": None, "coverage": None}
-    m = re.findall(r"tmbpf: drops: (\d+)", text)
-    if m:
-        info["drops"] = int(m[-1])
-    else:
-        found = [int(x) for x in re.findall(r"dropped (\d+) events", text)]
-        found += [int(x) for x in re.findall(r"\b(\d+) dropped\b", text)]
-        if found:
-            info["drops"] = max(found)
-    m = re.findall(r"(\d+) blocks, (\d+) allocs, \d+ dropped; tmbpf memory ([\d.]+) (B|KiB|MiB|GiB)",
-                   text)
-    if m:
-        blocks, allocs, num, unit = m[-1]
-        info["blocks"], info["allocs"] = int(blocks), int(allocs)
-        info["memory_bytes"] = float(num) * SIZE_UNITS[unit]
-    m = re.search(r"coverage (\w+)", text)
-    info["coverage"] = m.group(1) if m else None
-    m = re.findall(r"([\d.]+) (?:B|bytes) (?:per|/) (?:live )?block", text)
-    if m:
-        info["bytes_per_block"] = float(m[-1])
-    return info
-
-
-def run_once(variant, python, script, args, env):
-    """Run one variant; return dict(seconds, fields, tmbpf info) or dict(error=...)."""
-    cmd = command(variant, python, script, args.tmbpf)
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                           universal_newlines=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": "timed out after %d s" % args.timeout}
-    fields = parse_bench(p.stdout)
-    if p.returncode != 0 or not fields:
-        tail = " | ".join(p.stderr.strip().splitlines()[-3:])
-        return {"error": "exit %d, %s" % (p.returncode, tail or "no BENCH line")}
-    res = {"seconds": fields["seconds"], "fields": fields}
-    if variant.startswith("tb"):
-        res["tmbpf"] = parse_tmbpf_stderr(p.stderr)
-    return res
-
-
-# ---------------------------------------------------------------------------------------------
-# allocation counting run
-
-def build_counter(args):
-    out_dir = os.path.join(REPO, "build", "bench")
-    so = os.path.join(out_dir, "malloc_count.so")
-    src = os.path.join(HERE, "malloc_count.c")
-    if os.path.exists(so) and os.path.getmtime(so) >= os.path.getmtime(src):
-        return so
-    os.makedirs(out_dir, exist_ok=True)
-    cc = os.environ.get("CC", "cc")
-    p = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-o", so, src],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+def make_helpers():
+    """build/bench/calibrate and malloc_count.so through make (a no-op under make bench)."""
+    targets = [os.path.join("build", "bench", t) for t in ("calibrate", "malloc_count.so")]
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    p = subprocess.run(["make", "--no-print-directory", "-s", "-C", REPO] + targets,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                       universal_newlines=True)
     if p.returncode != 0:
-        log("could not build malloc_count.so (events will be unknown): %s" % p.stdout.strip())
-        return None
-    return so
+        log("make %s failed: %s" % (" ".join(targets), report_line(p.stdout, "?")))
 
 
-def count_events(python, script, so, args):
-    env = base_env(args)
-    env.update({"PYTHONMALLOC": "malloc", "LD_PRELOAD": so, "BENCH_COUNT": "1"})
-    p = subprocess.run([python, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=env, universal_newlines=True, timeout=args.timeout)
-    fields = parse_bench(p.stdout)
-    if p.returncode != 0 or not fields or "allocs" not in fields:
-        log("counting run failed for %s: %s" % (script, p.stderr.strip()[-200:]))
-        return None
-    return {"allocs": int(fields["allocs"]), "frees": int(fields["frees"]),
-            "allocs_total": int(fields["allocs_total"])}
+def build_baseline(args):
+    """(path, "") of the baseline tmbpf built from args.baseline_commit, or (None, reason)."""
+    out = os.path.join(BUILD, "baseline")
+    log("baseline: tmbpf at commit %s into %s" % (args.baseline_commit,
+                                                   os.path.relpath(out, REPO)))
+    p = subprocess.run([os.path.join(HERE, "build_baseline.sh"), args.baseline_commit, out],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if p.returncode != 0:
+        return None, report_line(p.stderr, "build_baseline.sh exited %d" % p.returncode)
+    return os.path.join(out, "tmbpf"), ""
+
+
+def pin(path, shown, folder):
+    """Copy a binary into folder; (copy, "SHOWN built T, sha256 H")."""
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(path)))
+    copy = os.path.join(folder, os.path.basename(os.path.dirname(path)) + "-tmbpf")
+    shutil.copy2(path, copy)
+    return copy, "%s built %s, sha256 %s" % (shown, built, digest)
+
+
+def prepare_binaries(args, folder):
+    """{kind: pinned path}, {kind: reason when missing}, [descriptions] for tmbpf and baseline."""
+    binaries, reasons, ids = {}, {}, []
+    wanted = {BY_NAME[v].kind for v in args.variants if BY_NAME[v].is_tmbpf}
+    if "tmbpf" in wanted:
+        if os.access(args.tmbpf, os.X_OK):
+            binaries["tmbpf"], desc = pin(args.tmbpf, args.tmbpf_shown, folder)
+            ids.append("tb = " + desc)
+        else:
+            reasons["tmbpf"] = "%s is not built (make)" % args.tmbpf_shown
+    if "baseline" in wanted:
+        path, why = build_baseline(args)
+        if path:
+            binaries["baseline"], desc = pin(path, "baseline commit %s" % args.baseline_commit,
+                                             folder)
+            ids.append("base = " + desc)
+        else:
+            reasons["baseline"] = why
+    for d in ids:
+        log("measuring " + d)
+    return binaries, reasons, ids
+
+
+CALIB_RE = re.compile(r"(syscall|uprobe push|uprobe nop5|uretprobe|single-step|nop5 empty-prog) "
+                      r"(\d+) ns")
+
+
+def calibrate():
+    """dict(line, values) from build/bench/calibrate, or dict(error=...)."""
+    tool = os.path.join(BUILD, "calibrate")
+    if not os.access(tool, os.X_OK):
+        return {"error": "%s is not built (make build/bench/calibrate)"
+                % os.path.relpath(tool, REPO)}
+    try:
+        p = subprocess.run([tool], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out"}
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("calibration:")), None)
+    if p.returncode != 0 or not line:
+        return {"error": report_line(p.stderr, "exit %d" % p.returncode)}
+    values = {k: float(v) for k, v in CALIB_RE.findall(line)}
+    if "(int3)" in line:
+        values["nop5 not optimized"] = 1.0
+    return {"line": line, "values": values}
 
 
 # ---------------------------------------------------------------------------------------------
-# BPF statistics run
+# measuring one interpreter
 
-def bpftool_json(what):
-    try:
-        p = subprocess.run(["bpftool", what, "show", "-j"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as e:
-        log("bpftool %s show: %s (apt-get install bpftool)" % (what, e))
-        return []
-    if p.returncode != 0:
-        return []
-    try:
-        return json.loads(p.stdout or "[]")
-    except ValueError:
-        return []
-
-
-def owned_ids(pid):
-    """(prog ids, map ids) of the BPF objects process pid holds open (its /proc fdinfo)."""
-    progs, maps = set(), set()
-    fd_dir = "/proc/%d/fdinfo" % pid
-    try:
-        fds = os.listdir(fd_dir)
-    except OSError:
-        return progs, maps
-    for fd in fds:
-        try:
-            with open(os.path.join(fd_dir, fd)) as f:
-                text = f.read()
-        except OSError:
-            continue
-        m = re.search(r"^prog_id:\s*(\d+)", text, re.M)
-        if m:
-            progs.add(int(m.group(1)))
-        m = re.search(r"^map_id:\s*(\d+)", text, re.M)
-        if m:
-            maps.add(int(m.group(1)))
-    return progs, maps
+def plan(interp, args, avail):
+    """(variants to run on interp, {variant: reason} for those that cannot, {variant: notes})."""
+    run, missing, notes = [], {}, {}
+    for name in args.variants:
+        ok, why, said = avail.check(BY_NAME[name], interp)
+        if ok:
+            run.append(name)
+            if said:
+                notes[name] = said
+        else:
+            missing[name] = why
+            log("%s: %s: not available (%s)" % (interp.label, name, why))
+    return run, missing, notes
 
 
-def bpf_sample(pid):
-    """tmbpf's programs and maps (bpftool records) and its RSS, read now."""
-    prog_ids, map_ids = owned_ids(pid)
-    progs = [p for p in bpftool_json("prog") if p.get("id") in prog_ids]
-    maps = [m for m in bpftool_json("map") if m.get("id") in map_ids]
-    rss = 0
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            m = re.search(r"^VmRSS:\s*(\d+) kB", f.read(), re.M)
-            rss = int(m.group(1)) * 1024 if m else 0
-    except OSError:
-        pass
-    return {"progs": progs, "maps": maps, "rss": rss}
+def new_row(variants, args):
+    groups = {"full": {"scale": args.scale, "runs": {}}}
+    if any(BY_NAME[v].light for v in variants):
+        groups["light"] = {"scale": args.light_scale, "runs": {}}
+    for v in variants:
+        for name, g in groups.items():
+            if v == "untraced" or report.group_name(v) == name:
+                g["runs"][v] = []
+    return {"groups": groups, "errors": [], "drops": {}, "coverage": {}, "notes": {}, "bpf": {}}
 
 
-class BpfStats:
-    """BPF run-time statistics on for the duration, previous state restored.
-
-    Sets kernel.bpf_stats_enabled=1 if it was 0 (and writes 0 back afterwards), and also holds
-    a BPF_ENABLE_STATS file descriptor, so that another process writing 0 to the sysctl
-    meanwhile cannot switch the statistics off under us; the kernel drops that reference
-    when the descriptor closes, even if this driver is killed."""
-
-    def __enter__(self):
-        import ctypes
-        self.old = None
-        self.fd = -1
-        with open(STATS_SYSCTL) as f:
-            old = f.read().strip()
-        if old == "0":
-            with open(STATS_SYSCTL, "w") as f:
-                f.write("1")
-            self.old = old
-        libc = ctypes.CDLL(None, use_errno=True)
-        attr = (ctypes.c_uint8 * 16)()      # union bpf_attr { .enable_stats.type = RUN_TIME }
-        self.fd = libc.syscall(321, 32, attr, 16)   # __NR_bpf (x86-64), BPF_ENABLE_STATS
-        return self
-
-    def __exit__(self, *exc):
-        if self.fd >= 0:
-            os.close(self.fd)
-        if self.old is not None:
-            with open(STATS_SYSCTL, "w") as f:
-                f.write(self.old)
-        return False
+def timed_runs(interp, w, variants, args, binaries):
+    """Every (group, variant) once per repetition, order rotated; the workload's row. The
+    light group has more repetitions (--light-reps): its runs are short and its ratios close
+    to 1, where the machine's noise matters most."""
+    row = new_row(variants, args)
+    reps = {"full": args.reps, "light": args.light_reps}
+    keys = [(g, v) for g in sorted(row["groups"]) for v in row["groups"][g]["runs"]]
+    envs = {g: base_env(args, row["groups"][g]["scale"]) for g in row["groups"]}
+    for rep in range(max(reps[g] for g in row["groups"])):
+        now = [(g, v) for g, v in keys if rep < reps[g]]
+        k = rep % len(now)
+        for g, v in now[k:] + now[:k]:
+            res = run_once(BY_NAME[v], interp, w, args, binaries, envs[g],
+                           "%s-%s-%d" % (w, g, rep))
+            if "error" in res:
+                row["errors"].append("%s (%s scale) rep %d: %s" % (v, g, rep + 1, res["error"]))
+                row["groups"][g]["runs"][v].append(None)
+                continue
+            row["groups"][g]["runs"][v].append(res["seconds"])
+            if "tmbpf" in res:
+                t = res["tmbpf"]
+                row["drops"].setdefault(v, []).append(t["drops"])
+                if t["coverage"]:
+                    row["coverage"].setdefault(v, set()).add(t["coverage"])
+                for n in t["notes"]:
+                    if n not in row["notes"].setdefault(v, []):
+                        row["notes"][v].append(n)
+    return row
 
 
-def held_run(cmd, env, on_bench, timeout):
-    """Run cmd with BENCH_HOLD; at the k-th BENCH line call on_bench(k, fields, pid), then
-    release hold k.  Returns (exit code, stderr text)."""
-    hold_dir = tempfile.mkdtemp(prefix="tmbench.")
-    env = dict(env, BENCH_HOLD=os.path.join(hold_dir, "release"))
-    errf = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, env=env,
-                            universal_newlines=True)
-    watchdog = threading.Timer(timeout, proc.kill)
-    watchdog.start()
-    try:
-        k = 0
-        for line in proc.stdout:
-            if line.startswith("BENCH "):
-                k += 1
-                on_bench(k, parse_bench(line), proc.pid)
-                open("%s.%d" % (env["BENCH_HOLD"], k), "w").close()
-        proc.wait()
-        errf.seek(0)
-        return proc.returncode, errf.read()
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        errf.close()
-        shutil.rmtree(hold_dir, ignore_errors=True)
-
-
-def tmbpf_counters(text):
-    """The `tmbpf: counter NAME = N` lines of tmbpf -v."""
-    return {k: int(v) for k, v in re.findall(r"^tmbpf: counter (.+?) = (\d+)$", text, re.M)}
-
-
-def stats_run(python, script, args):
-    """tmbpf -v run --frames 25, held after the workload: BPF ns per program run, counters."""
-    samples = []
-    cmd = [args.tmbpf, "run", "-v", "--frames", "25", "--", python, script]
-    rc, err = held_run(cmd, base_env(args), lambda k, f, pid: samples.append(bpf_sample(pid)),
-                       args.timeout)
-    if rc != 0 or not samples:
-        return {"error": "tmbpf run exited %d%s" % (rc, "" if samples else ", no BENCH line")}
-    result = summarize_bpf(samples[0]["progs"], samples[0]["maps"])
-    result["tmbpf"] = parse_tmbpf_stderr(err)
-    result["counters"] = tmbpf_counters(err)
-    m = re.search(r"coverage (\w+)", err)
-    result["coverage"] = m.group(1) if m else None
-    return result
-
-
-def memory_run(python, args):
-    """Marginal tmbpf memory (BPF maps + RSS) per live block, from bench_retain.py."""
-    samples = {}
-
-    def sample(k, fields, pid):
-        samples[k] = (bpf_sample(pid), int(fields.get("blocks", 0)))
-
-    cmd = [args.tmbpf, "run", "--frames", "25", "--", python, os.path.join(HERE, "bench_retain.py")]
-    rc, err = held_run(cmd, base_env(args), sample, args.timeout)
-    if rc != 0 or len(samples) != 2:
-        return {"error": "tmbpf run exited %d" % rc}
-    (a, blocks_a), (b, blocks_b) = samples[1], samples[2]
-    # live_blocks is preallocated (its memlock is fixed at creation): a kept
-    # block costs one of its slots, memlock / max_entries; the other maps
-    # (stacks) grow with use and are measured as growth.
-    def split(maps):
-        live = [m for m in maps if m.get("name") == "live_blocks"]
-        rest = sum(m.get("bytes_memlock", 0) for m in maps if m.get("name") != "live_blocks")
-        return live, rest
-    live_a, rest_a = split(a["maps"])
-    live_b, rest_b = split(b["maps"])
-    dblocks = blocks_b - blocks_a
-    if dblocks <= 0:
-        return {"error": "no live blocks retained"}
-    if not live_b or not live_b[0].get("max_entries"):
-        return {"na": "tmbpf's live_blocks map not found"}
-    reserved = live_b[0].get("bytes_memlock", 0)
-    slot = reserved / float(live_b[0]["max_entries"])
-    maps_bytes = slot + max(rest_b - rest_a, 0) / float(dblocks)
-    rss = (b["rss"] - a["rss"]) / float(dblocks)
-    return {"blocks": dblocks, "maps_bytes": maps_bytes, "rss_bytes": rss,
-            "total_bytes": maps_bytes + rss, "maps_total": rest_b + reserved,
-            "reserved": reserved, "capacity": live_b[0]["max_entries"]}
-
-
-def summarize_bpf(progs, maps):
-    per = []
-    for p in progs:
-        cnt, ns = p.get("run_cnt", 0), p.get("run_time_ns", 0)
-        per.append({"name": p.get("name", "?"), "run_cnt": cnt, "run_time_ns": ns})
-    total_cnt = sum(p["run_cnt"] for p in per)
-    total_ns = sum(p["run_time_ns"] for p in per)
-    mem = sum(m.get("bytes_memlock", 0) for m in maps)
-    return {"progs": per, "run_cnt": total_cnt, "run_time_ns": total_ns,
-            "ns_per_run": (total_ns / total_cnt) if total_cnt else None,
-            "map_bytes": mem, "nprogs": len(per)}
-
-
-def median(xs):
-    return statistics.median(xs) if xs else None
-
-
-def paired_ratio(runs, num, den):
-    """Median over repetitions of runs[num][r] / runs[den][r] (same repetition only)."""
-    ratios = [a / b for a, b in zip(runs.get(num, []), runs.get(den, [])) if a and b]
-    return median(ratios)
-
-
-def measure(interp, python, workloads, variants, args, tb_ok, so):
-    """Timed runs (interleaved), then counting and statistics runs, for one interpreter.
-    Returns (rows by workload, memory-per-block result or None)."""
-    env = base_env(args)
+def measure(interp, variants, args, binaries):
+    """Timed runs, counting runs, then statistics and memory runs, for one interpreter."""
     rows = {}
-    for w in workloads:
-        script = os.path.join(HERE, "bench_%s.py" % w)
-        runs = {v: [] for v in variants}
-        errors = []
-        drops = []
-        tinfo = []
-        for rep in range(args.reps):
-            order = variants[rep % len(variants):] + variants[:rep % len(variants)]
-            for v in order:
-                res = run_once(v, python, script, args, env)
-                if "error" in res:
-                    errors.append("%s rep %d: %s" % (v, rep + 1, res["error"]))
-                    runs[v].append(None)
-                    continue
-                runs[v].append(res["seconds"])
-                if "tmbpf" in res:
-                    drops.append(res["tmbpf"]["drops"])
-                    tinfo.append(res["tmbpf"])
-        row = {"runs": runs, "errors": errors, "drops": drops, "tmbpf": tinfo}
-        row["median"] = {v: median([s for s in runs[v] if s]) for v in variants}
-        row["ratio"] = {v: paired_ratio(runs, v, "untraced") for v in TRACED if v in variants}
-        row["tb25_tm25"] = paired_ratio(runs, "tb25", "tm25")
-        row["tb25_tm1"] = paired_ratio(runs, "tb25", "tm1")
-        row["events"] = count_events(python, script, so, args) if so and not args.no_count else None
+    for w in args.workloads:
+        row = timed_runs(interp, w, variants, args, binaries)
+        if not args.no_count:
+            for g in row["groups"].values():
+                g["events"] = count_events(interp, w, g["scale"], args)
+                if "error" in g["events"]:
+                    row["errors"].append("counting run at scale %.3g: %s"
+                                         % (g["scale"], g["events"]["error"]))
         rows[w] = row
-        log("%s %s: %s%s" % (interp, w, "  ".join(
-            "%s=%s" % (v, fmt(row["median"][v], "%.3fs")) for v in variants),
-            ("  ERRORS: " + "; ".join(errors)) if errors else ""))
+        log("%s %s: %s%s" % (interp.label, w, "  ".join(
+            "%s=%s" % (v if g == "full" or v != "untraced" else "untraced(light)",
+                       report.fmt(report.median(xs), "%.3fs"))
+            for g, grp in sorted(row["groups"].items()) for v, xs in grp["runs"].items()),
+            "  ERRORS: " + "; ".join(row["errors"]) if row["errors"] else ""))
+    tmbpf_variants = [v for v in variants if BY_NAME[v].is_tmbpf]
     memory = None
-    if tb_ok and not args.no_bpf_stats:
+    if tmbpf_variants and not args.no_bpf_stats:
         with BpfStats():
-            for w in workloads:
-                script = os.path.join(HERE, "bench_%s.py" % w)
-                rows[w]["bpf"] = stats_run(python, script, args)
-        memory = memory_run(python, args)
+            for w in args.workloads:
+                for v in tmbpf_variants:
+                    var = BY_NAME[v]
+                    cmd = ([binaries[var.kind], "run", "-v"] + var.flags + ["--"] + interp.argv()
+                           + [interp.script(w)])
+                    scale = rows[w]["groups"][report.group_name(v)]["scale"]
+                    b = stats_run(cmd, base_env(args, scale), args.timeout,
+                                  (interp.dir_host, interp.dir_in))
+                    rows[w]["bpf"][v] = b
+                    if "error" in b:
+                        rows[w]["errors"].append("statistics run of %s: %s" % (v, b["error"]))
+        mem_variant = next((v for v in ("tb25", "base25") if v in tmbpf_variants), None)
+        if mem_variant:
+            var = BY_NAME[mem_variant]
+            cmd = ([binaries[var.kind], "run"] + var.flags + ["--"] + interp.argv()
+                   + [os.path.join(os.path.dirname(interp.script("x")), "bench_retain.py")])
+            memory = memory_run(cmd, base_env(args, args.scale), args.timeout,
+                                (interp.dir_host, interp.dir_in))
+            memory["variant"] = mem_variant
     return rows, memory
 
+
+def merged_notes(rows, workloads, first):
+    """{variant: statements} from the availability check and every timed run."""
+    notes = {v: list(n) for v, n in first.items()}
+    for w in workloads:
+        for v, said in rows[w]["notes"].items():
+            for n in said:
+                if n not in notes.setdefault(v, []):
+                    notes[v].append(n)
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--all-pythons", action="store_true",
                     help="pyenv 3.8-3.13 (plus Debian 3.11) instead of pyenv 3.12 + Debian 3.11")
     ap.add_argument("--python", action="append", metavar="PATH",
-                    help="benchmark this interpreter (repeatable; replaces the default set)")
+                    help="benchmark this host interpreter (repeatable; replaces the default set)")
     ap.add_argument("--no-debian", action="store_true", help="leave out /usr/bin/python3.11")
+    ap.add_argument("--memray-root", default=SID_ROOT, metavar="DIR",
+                    help="Debian root with python3.14 and python3-memray (default %s)" % SID_ROOT)
+    ap.add_argument("--memray-python", default=SID_PYTHON, metavar="PATH",
+                    help="its interpreter (default %s)" % SID_PYTHON)
+    ap.add_argument("--no-memray", action="store_true", help="leave out the memray interpreter")
     ap.add_argument("--workloads", default=",".join(WORKLOADS),
                     help="comma-separated subset of %s" % ",".join(WORKLOADS))
-    ap.add_argument("--variants", default=",".join(VARIANTS),
-                    help="comma-separated subset of %s (untraced is always run)"
-                    % ",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(DEFAULT_NAMES),
+                    help="comma-separated subset of %s (default: all but tb1; untraced is "
+                         "always run)" % ",".join(NAMES))
     ap.add_argument("--reps", type=int, default=3, help="repetitions, median taken (default 3)")
-    ap.add_argument("--scale", type=float, default=0.2,
-                    help="work size; 1.0 = ~0.35 s untraced on pyenv 3.12 (default 0.2, which "
-                         "keeps make bench near 10 minutes with 25-frame tracers ~50-100x)")
+    ap.add_argument("--light-reps", type=int, default=7,
+                    help="repetitions of the light variants and their untraced runs (default 7)")
+    ap.add_argument("--scale", type=float, default=0.03,
+                    help="work size of the variants that record every event; 1.0 = ~0.35 s "
+                         "untraced on pyenv 3.12 (default 0.03: full-mode tracers run 50-1000x)")
+    ap.add_argument("--light-scale", type=float, default=1.0,
+                    help="work size of the light variants (tb25s, memray) and their untraced "
+                         "runs (default 1.0)")
     ap.add_argument("--depth", type=int, default=30,
                     help="Python stack depth the workloads run at (default 30)")
     ap.add_argument("--tmbpf", default=os.path.join(REPO, "tmbpf"), help="tmbpf binary")
+    ap.add_argument("--baseline-commit", default=BASELINE_COMMIT,
+                    help="commit the baseline tmbpf is built from (default %s)" % BASELINE_COMMIT)
     ap.add_argument("--timeout", type=int, default=RUN_TIMEOUT_S, help="per-run timeout, s")
     ap.add_argument("--no-count", action="store_true", help="skip the allocation counting runs")
-    ap.add_argument("--no-bpf-stats", action="store_true", help="skip the BPF statistics runs")
+    ap.add_argument("--no-bpf-stats", action="store_true",
+                    help="skip the BPF statistics and memory runs")
     ap.add_argument("--md", default=os.path.join(REPO, "build", "bench-capture.md"),
                     help="markdown output (default build/bench-capture.md)")
     ap.add_argument("--acceptance", action="store_true",
-                    help="check issue 4's criteria, print PASS/FAIL, exit 1 on any FAIL")
+                    help="check issue 11's criteria, print PASS/FAIL, exit 1 on any FAIL")
     args = ap.parse_args(argv)
     args.workloads = [w for w in args.workloads.split(",") if w]
-    args.variants = [v for v in args.variants.split(",") if v]
-    bad = [w for w in args.workloads if w not in WORKLOADS] + \
-          [v for v in args.variants if v not in VARIANTS]
-    if bad or args.reps < 1 or args.scale <= 0:
-        ap.error("unknown workload/variant %s or bad --reps/--scale" % ",".join(bad))
-    if "untraced" not in args.variants:
-        args.variants.insert(0, "untraced")
-    args.variants = [v for v in VARIANTS if v in args.variants]
+    asked = [v for v in args.variants.split(",") if v]
+    bad = [w for w in args.workloads if w not in WORKLOADS] + [v for v in asked if v not in NAMES]
+    if bad or not args.workloads or min(args.reps, args.light_reps) < 1 or args.scale <= 0 \
+            or args.light_scale <= 0:
+        ap.error("unknown workload/variant %s, or bad --reps/--light-reps/--scale/--light-scale"
+                 % ",".join(bad))
+    args.variants = [v for v in NAMES if v in asked or v == "untraced"]
     if args.acceptance:
-        for v in ("tm1", "tm25", "tb25"):
+        for v in ("tb25", "base25", "tb25s"):
             if v not in args.variants:
                 ap.error("--acceptance needs variant %s" % v)
         if args.no_count or args.no_bpf_stats:
             ap.error("--acceptance needs the counting and statistics runs")
-    args.tmbpf_shown = (os.path.relpath(args.tmbpf, REPO) if os.path.abspath(args.tmbpf)
-                        .startswith(REPO + os.sep) else args.tmbpf)
     args.tmbpf = os.path.abspath(args.tmbpf)
+    args.tmbpf_shown = (os.path.relpath(args.tmbpf, REPO) if args.tmbpf.startswith(REPO + os.sep)
+                        else args.tmbpf)
     return args
-
-
-def pin_tmbpf(args):
-    """Copy ./tmbpf aside so that every run measures one build, even if tmbpf is rebuilt while
-    the benchmark runs (the skeleton embeds the BPF object). Returns the temporary folder."""
-    args.tmbpf_id = "absent"
-    if not os.access(args.tmbpf, os.X_OK):
-        return None
-    import hashlib
-    with open(args.tmbpf, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:12]
-    built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(args.tmbpf)))
-    args.tmbpf_id = "%s built %s, sha256 %s" % (args.tmbpf_shown, built, digest)
-    tmp = tempfile.mkdtemp(prefix="tmbench-bin.")
-    copy = os.path.join(tmp, "tmbpf")
-    shutil.copy2(args.tmbpf, copy)
-    args.tmbpf = copy
-    log("measuring %s" % args.tmbpf_id)
-    return tmp
 
 
 def main(argv):
     args = parse_args(argv)
-    pinned = pin_tmbpf(args)
-    try:
-        return run_all(args)
-    finally:
-        if pinned:
-            shutil.rmtree(pinned, ignore_errors=True)
-
-
-def run_all(args):
     # SIGTERM unwinds like Ctrl-C: running children are killed, statistics switched back.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    args.load_at_start = "%.1f" % os.getloadavg()[0]
+    folder = tempfile.mkdtemp(prefix="tmbench-bin.")
+    interps = []
+    try:
+        return run_all(args, folder, interps)
+    finally:
+        for interp in interps:
+            interp.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_all(args, folder, interps):
+    meta = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_start": "%.1f" % os.getloadavg()[0], "variants": args.variants}
+    t0 = time.monotonic()
+    make_helpers()
+    meta["calibration"] = calibrate()
+    report.print_calibration(meta["calibration"])
+    sys.stdout.flush()
     if os.getloadavg()[0] > (os.cpu_count() or 1):
         log("load average %.1f on %d CPUs: other work competes with the timed runs"
             % (os.getloadavg()[0], os.cpu_count() or 1))
-    t0 = time.monotonic()
-    interps = choose_interpreters(args)
-    so = None if args.no_count else build_counter(args)
-    results = {}
-    failed = False
-    for interp, python in interps:
-        tb_ok, tb_reason = False, "not requested"
-        variants = list(args.variants)
-        if any(v.startswith("tb") for v in variants):
-            tb_ok, tb_reason = tmbpf_status(args.tmbpf, python, args.tmbpf_shown)
-            if not tb_ok:
-                log("%s: tmbpf: not available (%s)" % (interp, tb_reason))
-                variants = [v for v in variants if not v.startswith("tb")]
-        with open(STATS_SYSCTL) as f:
-            stats_on = f.read().strip() != "0"
-        rows, memory = measure(interp, python, args.workloads, variants, args, tb_ok, so)
-        for w in args.workloads:
-            for v in VARIANTS:
-                rows[w]["median"].setdefault(v, None)
-                rows[w]["runs"].setdefault(v, [])
-            failed |= bool(rows[w]["errors"])
-            failed |= "error" in (rows[w].get("bpf") or {})
+    interps += host_interpreters(args)
+    host_labels = [i.label for i in interps]
+    if not args.no_memray:
+        sid, why = memray_interpreter(args)
+        if sid:
+            interps.append(sid)
+        else:
+            log("memray: not available (%s)" % why)
+    binaries, reasons, meta["binaries"] = prepare_binaries(args, folder)
+    avail = Availability(binaries, reasons)
+    counter = os.path.join(BUILD, "malloc_count.so")
+    counter = counter if os.path.exists(counter) and not args.no_count else None
+    results, failed = {}, False
+    for interp in interps:
+        interp.stage(counter)
+        variants, missing, notes = plan(interp, args, avail)
+        if interp.root and "memray" not in variants:
+            continue    # the Debian root is there for memray only
+        stats_on = stats_sysctl_on()
+        rows, memory = measure(interp, variants, args, binaries)
+        failed |= any(rows[w]["errors"] for w in args.workloads)
         failed |= bool(memory and "error" in memory)
-        results[interp] = {"rows": rows, "tb_ok": tb_ok, "tb_reason": tb_reason,
-                           "memory": memory, "stats_during_timing": stats_on and tb_ok}
-        print_table(interp, results[interp], args.workloads, args)
+        results[interp.label] = {
+            "rows": rows, "variants": variants, "unavailable": missing, "memory": memory,
+            "notes": merged_notes(rows, args.workloads, notes),
+            "stats_during_timing": stats_on and any(BY_NAME[v].is_tmbpf for v in variants)}
+        report.print_result(interp.label, results[interp.label], args.workloads, args)
         sys.stdout.flush()
-    elapsed = time.monotonic() - t0
-    write_markdown(args.md, results, args.workloads, args, started, elapsed)
-    print("\nwrote %s (%.0f s)" % (args.md, elapsed))
+        interp.cleanup()
+    meta["calibration_end"] = calibrate()
+    print()
+    report.print_calibration(meta["calibration_end"], "end")
+    passed = True
+    if args.acceptance:
+        passed, meta["acceptance"] = acceptance.acceptance(
+            results, args.workloads, meta["calibration"], host_labels)
+        print()
+        print("\n".join(meta["acceptance"]))
+    meta["elapsed"] = time.monotonic() - t0
+    report.write_markdown(args.md, results, args.workloads, args, meta)
+    print("\nwrote %s (%.0f s)" % (args.md, meta["elapsed"]))
     if failed:
-        log("some runs failed (see the table and %s)" % args.md)
-    if args.acceptance and not acceptance(results, args.workloads):
-        return 1
-    return 1 if failed else 0
+        log("some runs failed (see the tables and %s)" % args.md)
+    return 1 if failed or not passed else 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,13 @@
  * With PYTHONMALLOC=malloc every PyMem_Raw*, PyMem_* and PyObject_* call becomes exactly one
  * libc call, so counting malloc/calloc/realloc/free counts the allocation events that
  * tracemalloc (and tmbpf) see.  benchlib.py reads the counters through ctypes before and after
- * the timed window.  Built by tools/bench/driver.py into build/bench/malloc_count.so.
+ * the timed window.  Built by make into build/bench/malloc_count.so.
+ *
+ * What is counted, exactly: every call of malloc, calloc and realloc (realloc(NULL, n) and
+ * realloc(p, 0) included) and every free of a non-NULL pointer, made through the interposable
+ * symbols by anyone in the process: the interpreter, extension modules, and libc itself where
+ * it calls malloc (strdup, fopen, ...).  posix_memalign, aligned_alloc, memalign, valloc and
+ * pvalloc are not counted (CPython's allocators do not use them).
  *
  * Only used for a separate counting run: its timings are never reported. */
 #include <stddef.h>
