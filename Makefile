@@ -74,10 +74,10 @@ $(patch_OBJS): | $(OUT)/stub/stub_blob.h
 # The stub (user/patch/stub/stub.S) is not linked into tmbpf: its bytes are
 # written into targets. Assembled, laid out by its linker script, and turned
 # into a C array plus symbol offsets (tools/gen_stub.sh).
-STUB_CFLAGS := -O2 -fPIC -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables \
+STUB_CFLAGS := -Iuser -Ibpf -O2 -fPIC -ffreestanding -fno-stack-protector -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -mno-red-zone -fno-jump-tables -fno-builtin -Wall -Wextra $(WERROR)
 $(OUT)/stub/stub.elf: user/patch/stub/stub.S user/patch/stub/sample_set.c user/patch/stub/sample_draw.c \
-		user/patch/stub/stub.ld
+		user/patch/stub/stub.ld user/patch/stub/stub_abi.h bpf/tmbpf_stub.h
 	@mkdir -p $(@D)
 	$(CC) -Iuser -Ibpf -MMD -MP -MF $(OUT)/stub/stub.d -c -o $(OUT)/stub/stub.o $<
 	$(CC) $(STUB_CFLAGS) -c -o $(OUT)/stub/sample_set.o user/patch/stub/sample_set.c

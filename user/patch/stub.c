@@ -267,10 +267,12 @@ static int init_sampling(struct tm_stub *s, uint64_t slots)
 	w[0] = s->rng;          /* st_rng: the stub draws every later interval itself */
 	w[1] = s->sample_bytes; /* st_sample_mean */
 	rc = tm_mem_write(fd, s->state_addr + STATE(st_rng), w, 2 * 8);
-	/* an adopted area's set may hold an earlier session's blocks */
-	for (uint64_t at = 0; !rc && at < 8 * slots; at += sizeof(zero))
-		rc = tm_mem_write(fd, s->state_addr + STATE(st_set) + at, zero,
-				  8 * slots - at < sizeof(zero) ? 8 * slots - at : sizeof(zero));
+	/* an adopted area's filter and set may hold an earlier session's blocks */
+	uint64_t clear = STATE(st_set) + 8 * slots - STATE(st_filter);
+
+	for (uint64_t at = 0; !rc && at < clear; at += sizeof(zero))
+		rc = tm_mem_write(fd, s->state_addr + STATE(st_filter) + at, zero,
+				  clear - at < sizeof(zero) ? clear - at : sizeof(zero));
 	w[0] = slots - 1;     /* st_set_mask */
 	w[1] = slots / 4 * 3; /* st_set_limit */
 	if (!rc)

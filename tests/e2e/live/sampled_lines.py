@@ -12,6 +12,8 @@ alloc8.restype = ctypes.c_long
 alloc8.argtypes = [ctypes.c_long]
 
 made = alloc8(N8)  # LINE 8 B (never freed: live until the end)
+# freed again: nothing of it may be left (the frees of sampled blocks are seen)
+churn = [bytes(1000) for _ in range(60_000)]; del churn  # LINE freed
 # the lists on lines of their own: each LINE holds blocks of one size only
 b64, b512, b4k, b64k, b1m = [None] * 400_000, [None] * 50_000, [None] * 6_200, [None] * 400, [None] * 25
 for i in range(len(b64)): b64[i] = bytes(31)  # LINE 64 B

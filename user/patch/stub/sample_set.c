@@ -8,8 +8,12 @@
  * lookup reads before and after so that an entry moved by a concurrent
  * removal is never missed. Removal shifts the entries after the hole back
  * (no tombstones: lookups stay short). The set never fills beyond
- * st_set_limit, so a lookup always meets an empty slot. */
+ * st_set_limit, so a lookup always meets an empty slot. In front of it,
+ * st_filter counts the set's blocks per bucket of the hash: a free whose
+ * bucket is empty (nearly all) never touches the set. */
 #include <stdint.h>
+
+#include "patch/stub/stub_abi.h"
 
 /* Everything here, the state included, is reached rip-relatively. */
 #pragma GCC visibility push(hidden)
@@ -18,11 +22,18 @@ extern volatile uint64_t st_set_seq;
 extern volatile uint32_t st_set_lock;
 extern uint64_t st_set_mask, st_set_limit, st_set_count, st_samples_lost;
 extern uint64_t st_set[];
+extern uint8_t st_filter[];
 extern const uint64_t c_golden;
 
 static inline uint64_t home(uint64_t p)
 {
 	return (((p >> 4) * c_golden) >> 32) & st_set_mask;
+}
+
+/* The filter's counter of p's bucket (stub.S: SAMPLED_FREE reads it). */
+static inline uint8_t *filter(uint64_t p)
+{
+	return &st_filter[((p >> 4) * c_golden) >> (64 - STUB_FILTER_BITS)];
 }
 
 static inline void lock(void)
@@ -61,6 +72,10 @@ int stub_sample_insert(uint64_t p)
 		for (i = home(p); st_set[i] && st_set[i] != p; i = (i + 1) & st_set_mask)
 			;
 		if (!st_set[i]) {
+			uint8_t *f = filter(p);
+
+			if (*f < 255)
+				++*f; /* set before the block can be freed: it is not returned yet */
 			st_set[i] = p;
 			st_set_count++;
 		}
@@ -99,6 +114,12 @@ int stub_sample_remove(uint64_t p)
 	}
 	st_set[i] = 0;
 	st_set_count--;
+	{
+		uint8_t *f = filter(p);
+
+		if (*f < 255) /* a saturated counter stays: it only costs lookups */
+			--*f;
+	}
 	end_change();
 	unlock();
 	return 1;

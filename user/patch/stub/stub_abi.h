@@ -44,6 +44,10 @@
  * around each block, with room to spare. */
 #define STUB_SMALL_REQUEST 448
 
+/* Sampled mode: the filter in front of the set of sampled blocks, one byte
+ * counter per 2^-STUB_FILTER_BITS of the hash space (16 KiB). */
+#define STUB_FILTER_BITS 14
+
 /* The report points' events and registers, and the quarantine of mem/obj
  * frees (they stay allocated until reported: no allocation can return their
  * address before BPF has forgotten them): shared with BPF. Entries are
