@@ -531,6 +531,16 @@ int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, ch
 		if (p->stub.newref_hook != TM_HOOK_NONE || newref == NEWREF_OFF)
 			newref = NEWREF_OFF;
 	} else {
+		int left = tm_stub_pass_leftover(p->t, err, errlen);
+
+		if (left == -EBUSY) {
+			e = left;
+			goto cleanup;
+		}
+		if (left > 0)
+			tm_log(TM_LOG_INFO, "PID %d: an earlier tmbpf's stub stays in the call path, "
+			       "passing calls through; probing the %d functions it calls",
+			       (int)p->t->pid, left);
 		check_coverage(c, p);
 		choose_pymalloc(c, p);
 	}

@@ -113,11 +113,13 @@ uint32_t tm_seccomp_run(const void *filter, size_t len, int nr, uint32_t arch, u
 		}
 		case BPF_RET:
 			return BPF_RVAL(in->code) == BPF_A ? a : k;
-		case BPF_MISC:
-			if (BPF_MISCOP(in->code) == BPF_TAX)
+		case BPF_MISC: /* exactly TAX or TXA: the kernel refuses other codes */
+			if (in->code == (BPF_MISC | BPF_TAX))
 				x = a;
-			else
+			else if (in->code == (BPF_MISC | BPF_TXA))
 				a = x;
+			else
+				return SECCOMP_RET_KILL_PROCESS;
 			break;
 		default:
 			return SECCOMP_RET_KILL_PROCESS;

@@ -520,6 +520,41 @@ int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen)
 	return busy ? -EBUSY : 0;
 }
 
+int tm_stub_pass_leftover(struct tm_target *t, char *err, size_t errlen)
+{
+	struct tm_inject_area old = { 0 };
+	pid_t owner = 0;
+	int n = 0;
+
+	if (tm_inject_find(t->pid, STUB_CODE_SIZE, STATE(st_inject_id), &old))
+		return 0;
+	if (owned_by_live_session(t->pid, &old, &owner)) {
+		snprintf(err, errlen, "PID %d is already traced by tmbpf PID %d", (int)t->pid,
+			 (int)owner);
+		return -EBUSY;
+	}
+	for (int d = 0; d < TM_NDOMAINS; d++) {
+		uint64_t *fn[TM_NFNS] = { &t->alloc[d].malloc_fn, &t->alloc[d].calloc_fn,
+					  &t->alloc[d].realloc_fn, &t->alloc[d].free_fn };
+
+		for (int f = 0; f < TM_NFNS; f++) {
+			uint64_t real = resolve(t->pid, &old, *fn[f], orig_base[d] + f);
+
+			if (real != *fn[f]) {
+				*fn[f] = real;
+				n++;
+			}
+		}
+	}
+	if (n) {
+		/* every entry passes through; frees first release the quarantine */
+		uint8_t g = STUB_GUARD_DRAIN;
+
+		tm_mem_write_pid(t->pid, old.base + old.code_len + STATE(st_guard), &g, 1);
+	}
+	return n;
+}
+
 int tm_stub_pending_frees(const struct tm_stub *s, uint64_t *out, size_t max)
 {
 	uint64_t n, q[STUB_QUARANTINE * STUB_QENTRY_SIZE / 8];

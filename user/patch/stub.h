@@ -109,6 +109,13 @@ int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen);
 /* Sampled mode: samples the stub could not take (its set was full). */
 int tm_stub_samples_lost(const struct tm_stub *s, uint64_t *n);
 
+/* Entry probes in a process an earlier tmbpf left its stub in: -EBUSY
+ * (err says who) when that session still runs; else each of t's allocator
+ * functions that names a stub entry is replaced by the real function it
+ * calls (those are probed) and the stub is put in DRAIN, passing every call
+ * through. Returns how many were replaced. */
+int tm_stub_pass_leftover(struct tm_target *t, char *err, size_t errlen);
+
 /* The quarantine's current entries (frees not yet reported), for a
  * snapshot taken meanwhile: up to max block addresses into out; their
  * number, or a negative errno. */
