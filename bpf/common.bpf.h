@@ -7,6 +7,24 @@
 #define TM_EEXIST 17
 #define TM_SIGSTOP 19
 
+/* The current task's (tgid << 32 | pid) as tmbpf sees pids: in its own
+ * PID namespace when it runs in one (tm_cfg.pidns_*; a task outside it is
+ * 0, never traced), else the initial namespace's. */
+struct tm_pidns_info { /* uapi struct bpf_pidns_info (not in vmlinux.h) */
+	__u32 pid, tgid;
+};
+
+static __always_inline __u64 current_pid_tgid(void)
+{
+	struct tm_pidns_info ns;
+
+	if (!tm_cfg.pidns_ino)
+		return bpf_get_current_pid_tgid();
+	if (bpf_get_ns_current_pid_tgid(tm_cfg.pidns_dev, tm_cfg.pidns_ino, (void *)&ns, sizeof(ns)))
+		return 0;
+	return (__u64)ns.tgid << 32 | ns.pid;
+}
+
 /* Per-process counters: slot cfg.mem_slot, TM_CNT_MAX each. */
 static __always_inline void count_slot(__u32 slot, __u32 which)
 {

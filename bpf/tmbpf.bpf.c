@@ -39,7 +39,7 @@ extern bool bpf_session_is_return(void) __ksym __weak;
 static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	__u32 kind = TM_COOKIE_KIND(cookie);
 	__u64 sp = ctx->sp, size, old = 0, bp = 0;
 	int viewed = 0;
@@ -101,7 +101,7 @@ static __always_inline int on_allocator_entry(struct pt_regs *ctx, int session)
 static __always_inline void on_allocator_return(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	__u64 entry_sp = ctx->sp - 8; /* ret popped the return address */
 	__u64 addr = ctx->ax;
 	struct tm_proc_config *c;
@@ -165,7 +165,7 @@ SEC("uprobe")
 int allocator_free(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_pid_tgid() >> 32;
 	struct tm_block_key key = { .pid = tgid, .domain = 0 };
 	struct tm_proc_config *c;
 	struct tm_block *b;
@@ -213,7 +213,7 @@ SEC("uprobe")
 int track_enter(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	struct tm_proc_config *c = live_proc(cookie, pid_tgid >> 32);
 	struct regs g;
 	__u64 addr;
@@ -232,7 +232,7 @@ SEC("uprobe")
 int untrack_enter(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_pid_tgid() >> 32;
 	struct tm_proc_config *c = live_proc(cookie, tgid);
 	struct regs g;
 
@@ -299,7 +299,7 @@ SEC("uprobe")
 int stub_event(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct tm_proc_config *c = live_proc(cookie, tgid);
 	__u64 ax = ctx->ax, bx = ctx->bx, r12 = ctx->r12;
@@ -350,7 +350,7 @@ SEC("uprobe")
 int newref_enter(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	struct tm_block_key key = { .pid = pid_tgid >> 32, .domain = 0 };
 	struct tm_proc_config *c;
 	struct pending *p;
@@ -389,7 +389,7 @@ int newref_enter(struct pt_regs *ctx)
 SEC("uprobe")
 int freelist_enter(struct pt_regs *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	struct freelist_call *r = bpf_map_lookup_elem(&freelist_calls, &pid_tgid);
 	struct freelist_call n = { .sp = ctx->sp, .ts_ns = bpf_ktime_get_ns() };
 
@@ -404,7 +404,7 @@ int freelist_enter(struct pt_regs *ctx)
 SEC("uretprobe")
 int freelist_exit(struct pt_regs *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = current_pid_tgid();
 	struct freelist_call *r = bpf_map_lookup_elem(&freelist_calls, &pid_tgid);
 	struct tm_block_key key = { .pid = pid_tgid >> 32, .domain = 0 };
 	struct tm_proc_config *c;
@@ -432,7 +432,7 @@ int freelist_exit(struct pt_regs *ctx)
 SEC("uprobe")
 int finalize_enter(struct pt_regs *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_pid_tgid() >> 32;
 	struct tm_proc_config *c = proc_of(bpf_get_attach_cookie(ctx), tgid);
 	struct tm_event *e;
 

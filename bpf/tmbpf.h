@@ -147,6 +147,11 @@ struct tm_stack {
 struct tm_bpf_config {
 	__u32 walk_limit;   /* 1..65535: frames counted per stack (total_nframe bound) */
 	__u32 _pad;
+	/* tmbpf's own PID namespace (st_dev and st_ino of /proc/self/ns/pid)
+	 * when it is not the initial one: every pid BPF compares or records is
+	 * then that namespace's (bpf_get_ns_current_pid_tgid), as tmbpf sees
+	 * them in its /proc; 0: the initial namespace, bpf_get_current_pid_tgid. */
+	__u64 pidns_dev, pidns_ino;
 };
 
 /* What one uprobe is, carried in its BPF cookie: the probe kind and which

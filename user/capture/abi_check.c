@@ -22,7 +22,7 @@ _Static_assert(sizeof(struct tm_block_key) == 16, "tm_block_key layout");
 _Static_assert(sizeof(struct tm_block) == 32, "tm_block layout");
 _Static_assert(sizeof(struct tm_traced_memory) == 32, "tm_traced_memory layout");
 _Static_assert(sizeof(struct tm_event) == 24, "tm_event layout");
-_Static_assert(sizeof(struct tm_bpf_config) == 8, "tm_bpf_config layout");
+_Static_assert(sizeof(struct tm_bpf_config) == 24, "tm_bpf_config layout");
 #define TM_COUNTER_LOSS(e, n, loss, w, r) + (loss)
 _Static_assert((0 TM_COUNTERS(TM_COUNTER_LOSS)) <= TM_MAX_DROP_COUNTERS,
 	       "every loss counter fits the snapshot's drop table");

@@ -2,6 +2,7 @@
  * counters and memory figures. Probe placement and attaching are in
  * capture_attach.c, map reading and snapshots in capture_snapshot.c. */
 #include <errno.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -133,6 +134,9 @@ static int size_maps(struct tmbpf_bpf *skel, const struct tm_capture_opts *o)
 	return err;
 }
 
+/* include/linux/proc_ns.h: the initial PID namespace's inode number */
+#define PROC_PID_INIT_INO 0xEFFFFFFCu
+
 static int open_and_load(struct tm_capture *c)
 {
 	struct bpf_program *prog;
@@ -142,6 +146,18 @@ static int open_and_load(struct tm_capture *c)
 	if (!c->skel)
 		return -errno;
 	c->skel->rodata->tm_cfg.walk_limit = c->opts.walk_limit;
+	{
+		/* In a PID namespace of its own (a container), tmbpf names
+		 * processes by that namespace's pids; BPF must too. */
+		struct stat ns;
+
+		if (stat("/proc/self/ns/pid", &ns) == 0 && ns.st_ino != PROC_PID_INIT_INO) {
+			c->skel->rodata->tm_cfg.pidns_dev = ns.st_dev;
+			c->skel->rodata->tm_cfg.pidns_ino = ns.st_ino;
+			tm_log(TM_LOG_DEBUG, "in PID namespace %llu: BPF translates pids",
+			       (unsigned long long)ns.st_ino);
+		}
+	}
 	e = size_maps(c->skel, &c->opts);
 	if (e)
 		return e;
