@@ -193,6 +193,15 @@ struct {
 	__type(value, __u64);
 } sample_intervals SEC(".maps");
 
+/* Traced processes by tgid (as current_pid_tgid names them) -> slot, kept
+ * by user space: the process watch's tracepoints have no cookie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TM_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u32);
+} traced_tgids SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22); /* new stacks and the images of their code objects */

@@ -452,3 +452,72 @@ int finalize_enter(struct pt_regs *ctx)
 	return 0;
 }
 
+
+/* Process watch (tmbpf --all; loaded only then): new programs, forks and
+ * exits of traced processes, as ring-buffer events for user space, which
+ * decides what to trace. An exec or exit freezes a traced process's slot at
+ * once, as finalization does: nothing of the next program can land in it. */
+static __always_inline void proc_event(__u32 type, __u32 pid, __u32 child, const char *name)
+{
+	struct tm_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		return; /* user space rescans /proc now and then */
+	e->type = type;
+	e->pid = pid;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->child = child;
+	e->_pad = 0;
+	e->name[0] = '\0';
+	if (name)
+		bpf_probe_read_kernel_str(e->name, sizeof(e->name), name);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void freeze_traced(__u32 tgid)
+{
+	__u32 *slot = bpf_map_lookup_elem(&traced_tgids, &tgid);
+	struct tm_proc_config *c;
+
+	if (!slot)
+		return;
+	c = bpf_map_lookup_elem(&procs, slot);
+	if (c && c->pid == tgid)
+		c->finalizing = 1;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(watch_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = current_pid_tgid() >> 32;
+
+	if (!tgid)
+		return 0; /* outside tmbpf's PID namespace */
+	freeze_traced(tgid);
+	proc_event(TM_EVENT_EXEC, tgid, 0, BPF_CORE_READ(bprm, filename));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(watch_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 tgid = current_pid_tgid() >> 32;
+
+	if (!tgid || child->pid != child->tgid || !bpf_map_lookup_elem(&traced_tgids, &tgid))
+		return 0; /* a thread, or a process we do not trace */
+	proc_event(TM_EVENT_FORK, tgid, (__u32)child->pid, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(watch_exit, struct task_struct *p, bool group_dead)
+{
+	__u64 id = current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (!tgid || !group_dead || !bpf_map_lookup_elem(&traced_tgids, &tgid))
+		return 0;
+	freeze_traced(tgid);
+	proc_event(TM_EVENT_EXIT, tgid, 0, 0);
+	return 0;
+}

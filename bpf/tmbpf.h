@@ -231,6 +231,10 @@ enum tm_counter {
 #define TM_EVENT_FINALIZING 1 /* the process entered Py_FinalizeEx; its maps are frozen */
 #define TM_EVENT_CODE 3       /* struct tm_code_image: a code object of a new stack, the first
 			       * time it is seen with this identity */
+/* Process watch (tmbpf --all): struct tm_proc_event. */
+#define TM_EVENT_EXEC 4       /* pid exec'd name (any process: user space picks the CPythons) */
+#define TM_EVENT_FORK 5       /* traced pid forked child (a process, not a thread) */
+#define TM_EVENT_EXIT 6       /* traced pid's last thread exits */
 #define TM_EVENT_NEW_STACK 2  /* stack_id was interned: symbolize it while its code objects
 			       * surely exist (a module's code object is freed when the module
 			       * finishes, before Py_FinalizeEx). Wakes the consumer. */
@@ -263,6 +267,17 @@ struct tm_event {
 	__u32 pid;
 	__u64 ts_ns;
 	__u64 stack_id;
+};
+
+#define TM_PROC_EVENT_NAME 128
+struct tm_proc_event {
+	__u32 type;            /* TM_EVENT_EXEC, _FORK, _EXIT */
+	__u32 pid;             /* in tmbpf's PID namespace */
+	__u64 ts_ns;
+	__u32 child;           /* FORK: the child, in the initial namespace (in a PID
+				* namespace of its own tmbpf finds it in /proc instead) */
+	__u32 _pad;
+	char name[TM_PROC_EVENT_NAME]; /* EXEC: the file exec'd */
 };
 
 #endif

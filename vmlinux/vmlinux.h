@@ -17,6 +17,7 @@ typedef __u16 __be16;
 typedef __u32 __be32;
 typedef __u32 __wsum;
 typedef _Bool bool;
+typedef int pid_t;
 enum { false = 0, true = 1 };
 
 enum bpf_map_type {
@@ -81,6 +82,10 @@ struct task_struct {
 	struct thread_struct thread;
 	int pid;
 	int tgid;
+} __attribute__((preserve_access_index));
+
+struct linux_binprm {
+	const char *filename;
 } __attribute__((preserve_access_index));
 
 #endif

@@ -1,0 +1,194 @@
+/* Catching a CPython at start-up (catch.h). */
+#include "patch/catch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "target/proc_maps.h"
+
+
+static long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+
+/* Wait for the next stop of pid until deadline (us). The raw status, or
+ * -ESRCH (gone), -ETIMEDOUT (still running: blocked in a syscall). */
+static int wait_until(pid_t pid, long deadline)
+{
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, __WALL | WNOHANG);
+
+		if (r < 0)
+			return -errno;
+		if (r == pid) {
+			if (WIFEXITED(status) || WIFSIGNALED(status))
+				return -ESRCH;
+			if (WIFSTOPPED(status))
+				return status;
+			continue;
+		}
+		if (now_us() > deadline)
+			return -ETIMEDOUT;
+		usleep(50);
+	}
+}
+
+/* A signature of the executable file mappings: it changes when the loader
+ * maps another library. */
+static uint64_t exec_maps_sig(pid_t pid)
+{
+	struct tm_maps m;
+	uint64_t sig = 0;
+
+	if (tm_maps_read(pid, &m))
+		return 0;
+	for (size_t i = 0; i < m.n; i++)
+		if (m.maps[i].path[0] == '/' && tm_map_is_exec(&m.maps[i]))
+			sig = sig * 31 + m.maps[i].inode + m.maps[i].start;
+	tm_maps_release(&m);
+	return sig;
+}
+
+/* The allocator pointers are relocated: each names an executable mapping. */
+static int pointers_ready(const struct tm_target *t)
+{
+	struct tm_maps m;
+	int ok = 1;
+
+	if (tm_maps_read(t->pid, &m))
+		return 0;
+	for (int d = 0; d < TM_NDOMAINS && ok; d++)
+		for (int f = 0; f < TM_NFNS && ok; f++) {
+			const struct tm_map *mp = tm_maps_find(&m, tm_allocator_fn(&t->alloc[d], f));
+
+			ok = mp && tm_map_is_exec(mp);
+		}
+	tm_maps_release(&m);
+	return ok;
+}
+
+/* Ready: a CPython image, loaded and relocated. 1, 0 (not yet), or -ENOEXEC
+ * once the loader is done (its main runs) and no interpreter appeared. */
+static int ready(pid_t pid, struct tm_target *t, uint64_t *sig, int *opened)
+{
+	uint64_t now = exec_maps_sig(pid);
+	char err[256];
+
+	if (!*opened && now != *sig) {
+		*sig = now;
+		*opened = tm_target_open(pid, t, err, sizeof(err)) == 0;
+	}
+	if (!*opened)
+		return 0;
+	if (tm_target_read_allocators(t) || !pointers_ready(t))
+		return 0;
+	/* relocated, so every library is mapped: open again, now that the
+	 * C library (thread-state routes) is there too */
+	return tm_target_open(pid, t, err, sizeof(err)) == 0;
+}
+
+void tm_catch_release(struct tm_catch *k)
+{
+	if (!k->held)
+		return;
+	ptrace(PTRACE_DETACH, k->pid, 0, 0);
+	k->held = 0;
+}
+
+int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k, char *err,
+		  size_t errlen)
+{
+	long start = now_us(), deadline = start + (long)max_ms * 1000;
+	uint64_t sig = 0;
+	int opened = 0, status, e, r;
+
+	memset(k, 0, sizeof(*k));
+	k->pid = pid;
+	if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC))) {
+		e = -errno;
+		snprintf(err, errlen, "PID %d: cannot catch it at start-up: %s", (int)pid, strerror(-e));
+		return e == -ESRCH ? e : -EPERM;
+	}
+	k->held = 1;
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0)) {
+		e = -errno;
+		goto fail;
+	}
+	for (;;) {
+		status = wait_until(pid, deadline);
+		if (status == -ETIMEDOUT) {
+			/* blocked in a syscall: past the loader; not what we wait for */
+			ptrace(PTRACE_INTERRUPT, pid, 0, 0);
+			status = wait_until(pid, now_us() + 1000000);
+			e = -ETIMEDOUT;
+			if (status < 0)
+				k->held = status == -ESRCH ? 0 : k->held;
+			goto fail;
+		}
+		if (status < 0) {
+			e = status;
+			if (e == -ESRCH)
+				k->held = 0;
+			goto fail;
+		}
+		int sigstop = WSTOPSIG(status), event = status >> 16, inject = 0;
+
+		if (sigstop == (SIGTRAP | 0x80)) {
+			struct __ptrace_syscall_info si;
+
+			/* only at an exit: an entry's registers would skip the syscall */
+			if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(si), &si) > 0 &&
+			    si.op == PTRACE_SYSCALL_INFO_EXIT) {
+				k->stops++;
+				r = ready(pid, t, &sig, &opened);
+				if (r == 1)
+					break;
+			}
+		} else if (event == PTRACE_EVENT_EXEC) {
+			opened = 0; /* a new image: start over */
+			sig = 0;
+		} else if (event == PTRACE_EVENT_STOP) {
+			if (sigstop == SIGTRAP) { /* our interrupt: a valid point too */
+				r = ready(pid, t, &sig, &opened);
+				if (r == 1)
+					break;
+			}
+		} else if (sigstop != SIGTRAP) {
+			inject = sigstop; /* a signal for the process: deliver it */
+		}
+		if (now_us() > deadline) {
+			e = -ETIMEDOUT;
+			goto fail;
+		}
+		if (ptrace(PTRACE_SYSCALL, pid, 0, (void *)(long)inject)) {
+			e = -errno;
+			goto fail;
+		}
+	}
+	t->stopped_tid = pid;
+	k->held_us = now_us() - start;
+	return 0;
+fail:
+	if (e == -ETIMEDOUT)
+		snprintf(err, errlen, "PID %d: no CPython interpreter ready within %d ms of its exec",
+			 (int)pid, max_ms);
+	else if (e == -ESRCH)
+		snprintf(err, errlen, "PID %d exited while starting", (int)pid);
+	else
+		snprintf(err, errlen, "PID %d: cannot follow its start-up: %s", (int)pid, strerror(-e));
+	tm_catch_release(k);
+	return opened || e != -ETIMEDOUT ? e : -ENOEXEC;
+}

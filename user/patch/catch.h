@@ -1,0 +1,43 @@
+/* Catching a CPython that just started (tmbpf --all sees its exec), before
+ * it runs Python: so that a program started after tmbpf is traced from its
+ * interpreter's start-up, as `tmbpf run` traces it.
+ *
+ * tm_catch_exec() seizes the process (PTRACE_SEIZE + PTRACE_INTERRUPT,
+ * never PTRACE_O_EXITKILL) and steps it from syscall exit to syscall exit
+ * while the dynamic loader runs, until the image holds an interpreter whose
+ * allocator pointers are relocated (each names code in an executable
+ * mapping of the interpreter's file); it returns with the process held at
+ * that stop and the target opened. Nothing is written into the process: no
+ * breakpoint, so if tmbpf dies the kernel detaches the tracee and it runs
+ * on as if never caught. The caller attaches (tm_capture_add_target with
+ * t->stopped_tid set: the stub is injected through the held thread) and
+ * then calls tm_catch_release().
+ *
+ * May: ptrace-stop and resume the process. May not: write into it. */
+#ifndef TM_PATCH_CATCH_H
+#define TM_PATCH_CATCH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "target/target.h"
+
+struct tm_catch {
+	pid_t pid;
+	int held;       /* 1 while the process is stopped by us */
+	unsigned stops; /* syscall stops it took (for -v) */
+	long held_us;   /* how long it was held so far */
+};
+
+/* Catch pid (which has just exec'd) and open it into *t. Returns 0 with the
+ * process held; -ENOEXEC when the image is not a CPython (released);
+ * -ESRCH when it exited; -EPERM when ptrace is refused (another tracer);
+ * -ETIMEDOUT when no interpreter appeared within max_ms (released). err
+ * gets one line. */
+int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k, char *err,
+		  size_t errlen);
+
+/* Let a held process go (PTRACE_DETACH). Safe to call twice. */
+void tm_catch_release(struct tm_catch *k);
+
+#endif
