@@ -112,6 +112,12 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	if (size < sizeof(*e))
 		return 0;
+	if ((e->type == TM_EVENT_EXEC || e->type == TM_EVENT_FORK || e->type == TM_EVENT_EXIT) &&
+	    size >= sizeof(struct tm_proc_event)) {
+		if (c->on_process)
+			c->on_process(c->on_process_ctx, data);
+		return 0;
+	}
 	if (e->type == TM_EVENT_FINALIZING) {
 		p = tm_capture_proc_find(c, (pid_t)e->pid);
 		if (p)
@@ -173,6 +179,11 @@ static int open_and_load(struct tm_capture *c)
 		bpf_program__set_autoload(c->skel->progs.allocator_exit, false);
 	} else
 		bpf_program__set_autoload(c->skel->progs.allocator_session, false);
+	if (!c->opts.watch) {
+		bpf_program__set_autoload(c->skel->progs.watch_exec, false);
+		bpf_program__set_autoload(c->skel->progs.watch_fork, false);
+		bpf_program__set_autoload(c->skel->progs.watch_exit, false);
+	}
 	return tmbpf_bpf__load(c->skel);
 }
 
@@ -261,6 +272,20 @@ struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err,
 			bpf_map_update_elem(bpf_map__fd(c->skel->maps.sample_intervals), &k, &v, BPF_ANY);
 		}
 	}
+	if (c->opts.watch) {
+		struct bpf_program *w[3] = { c->skel->progs.watch_exec, c->skel->progs.watch_fork,
+					     c->skel->progs.watch_exit };
+
+		for (int i = 0; i < 3; i++) {
+			c->watch_links[i] = bpf_program__attach(w[i]);
+			if (!c->watch_links[i]) {
+				e = -errno;
+				snprintf(err, errlen, "cannot watch process %s: %s",
+					 i == 0 ? "execs" : i == 1 ? "forks" : "exits", strerror(-e));
+				goto cleanup;
+			}
+		}
+	}
 	if (c->opts.bpf_stats) {
 		c->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (c->stats_fd < 0)
@@ -326,6 +351,8 @@ void tm_capture_free(struct tm_capture *c)
 {
 	if (!c)
 		return;
+	for (int i = 0; i < 3; i++)
+		bpf_link__destroy(c->watch_links[i]);
 	for (size_t i = c->nprocs; i > 0; i--)
 		proc_detach(&c->procs[i - 1]);
 	ring_buffer__free(c->rb);
@@ -448,6 +475,11 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 		c->slots_used &= ~(1ull << slot);
 		goto cleanup;
 	}
+	{
+		__u32 tgid = (__u32)t->pid;
+
+		bpf_map_update_elem(bpf_map__fd(c->skel->maps.traced_tgids), &tgid, &slot, BPF_ANY);
+	}
 	return 0;
 cleanup:
 	proc_detach(p);
@@ -455,33 +487,55 @@ cleanup:
 	return e;
 }
 
-/* Delete every live block of pid (batches of keys, then deletes). */
+/* Delete every live block of pid: the shared map read in batches (one
+ * syscall per 4096 blocks: a key at a time took ~1 s per million), then the
+ * process's keys deleted in batches. */
 static void forget_blocks(struct tm_capture *c, pid_t pid)
 {
 	int fd = bpf_map__fd(c->skel->maps.live_blocks);
-	struct tm_block_key key, next, *del = NULL;
+	enum { BATCH = 4096 };
+	struct tm_block_key *keys = calloc(BATCH, sizeof(*keys)), *del = NULL, in_b, out_b;
+	struct tm_block *vals = calloc(BATCH, sizeof(*vals));
 	size_t ndel = 0, cap = 0;
-	void *prev = NULL;
+	void *in = NULL;
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (next.pid == (__u32)pid) {
+	while (keys && vals) {
+		__u32 n = BATCH;
+		int r = bpf_map_lookup_batch(fd, in, &out_b, keys, vals, &n, NULL);
+		int last = r < 0 && errno == ENOENT;
+
+		if (r < 0 && !last)
+			break;
+		for (__u32 k = 0; k < n; k++) {
+			if (keys[k].pid != (__u32)pid)
+				continue;
 			if (ndel == cap) {
-				size_t ncap = cap ? 2 * cap : 1024;
-				void *n = realloc(del, ncap * sizeof(*del));
+				size_t ncap = cap ? 2 * cap : BATCH;
+				void *nd = realloc(del, ncap * sizeof(*del));
 
-				if (!n)
-					break;
-				del = n;
+				if (!nd)
+					goto out;
+				del = nd;
 				cap = ncap;
 			}
-			del[ndel++] = next;
+			del[ndel++] = keys[k];
 		}
-		key = next;
-		prev = &key;
+		if (last)
+			break;
+		in_b = out_b;
+		in = &in_b;
 	}
-	for (size_t i = 0; i < ndel; i++)
-		bpf_map_delete_elem(fd, &del[i]);
+out:
+	for (size_t at = 0; at < ndel;) {
+		__u32 n = ndel - at > BATCH ? BATCH : (__u32)(ndel - at);
+
+		if (bpf_map_delete_batch(fd, del + at, &n, NULL) && !n)
+			break;
+		at += n ? n : 1;
+	}
 	free(del);
+	free(keys);
+	free(vals);
 }
 
 int tm_capture_remove_target(struct tm_capture *c, pid_t pid)
@@ -490,6 +544,11 @@ int tm_capture_remove_target(struct tm_capture *c, pid_t pid)
 
 	if (!p)
 		return -ENOENT;
+	{
+		__u32 tgid = (__u32)pid;
+
+		bpf_map_delete_elem(bpf_map__fd(c->skel->maps.traced_tgids), &tgid);
+	}
 	proc_detach(p);
 	clear_proc_config(c, p->slot);
 	forget_blocks(c, pid);
@@ -666,4 +725,78 @@ int tm_capture_reset_peak(struct tm_capture *c, pid_t pid)
 	m = &c->mem[p->slot];
 	m->peak_bytes = m->current_bytes;
 	return 0;
+}
+
+void tm_capture_on_process(struct tm_capture *c,
+			   void (*fn)(void *ctx, const struct tm_proc_event *e), void *ctx)
+{
+	c->on_process = fn;
+	c->on_process_ctx = ctx;
+}
+
+long tm_capture_copy_blocks(struct tm_capture *c, pid_t from, pid_t to)
+{
+	struct tm_capture_proc *dst = tm_capture_proc_find(c, to);
+	int fd = bpf_map__fd(c->skel->maps.live_blocks);
+	enum { BATCH = 4096 };
+	struct tm_block_key *keys = calloc(BATCH, sizeof(*keys)), in_b, out_b;
+	struct tm_block *vals = calloc(BATCH, sizeof(*vals));
+	uint64_t bytes = 0;
+	long copied = 0;
+	void *in = NULL;
+	int e = 0;
+
+	if (!dst) {
+		e = -ENOENT;
+		goto out;
+	}
+	if (!keys || !vals) {
+		e = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		__u32 n = BATCH, m = 0;
+		int r = bpf_map_lookup_batch(fd, in, &out_b, keys, vals, &n, NULL);
+		int last = r < 0 && errno == ENOENT;
+
+		if (r < 0 && !last) {
+			e = -errno;
+			break;
+		}
+		/* keep the parent's entries of this batch, renamed to the child */
+		for (__u32 k = 0; k < n; k++) {
+			if (keys[k].pid != (__u32)from)
+				continue;
+			keys[m] = keys[k];
+			keys[m].pid = (__u32)to;
+			vals[m] = vals[k];
+			bytes += vals[k].size_bytes;
+			m++;
+		}
+		for (__u32 at = 0; at < m;) {
+			__u32 cnt = m - at;
+			LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_NOEXIST);
+
+			if (bpf_map_update_batch(fd, keys + at, vals + at, &cnt, &bo) && !cnt) {
+				/* full (live_blocks_full counts it in BPF; here: stop) */
+				e = -errno;
+				goto out;
+			}
+			at += cnt;
+			copied += cnt;
+		}
+		if (last)
+			break;
+		in_b = out_b;
+		in = &in_b;
+	}
+	if (c->mem) {
+		c->mem[dst->slot].current_bytes += bytes;
+		if (c->mem[dst->slot].peak_bytes < c->mem[dst->slot].current_bytes)
+			c->mem[dst->slot].peak_bytes = c->mem[dst->slot].current_bytes;
+	}
+out:
+	free(keys);
+	free(vals);
+	return e ? e : copied;
 }

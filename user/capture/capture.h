@@ -67,6 +67,8 @@ struct tm_capture_opts {
 				 * Py_FinalizeEx, until tm_capture_resume(): module teardown frees
 				 * code objects that new stacks may still need. Only for a child
 				 * of ours (tmbpf run): a stopped process is visible to its parent. */
+	int watch;              /* 1: report execs, and forks and exits of traced processes
+				 * (tm_capture_on_process; tmbpf --all) */
 	int no_newref;          /* 1: do not probe _Py_NewReference. By default, as tracemalloc
 				 * does, an object reused from a free list takes the traceback of
 				 * its reuse (3.9+, where _Py_NewReference is out of line). */
@@ -130,6 +132,20 @@ int tm_capture_fd(struct tm_capture *c);
 /* 1 once the process entered Py_FinalizeEx (its blocks are frozen from then
  * on), 0 otherwise, -ENOENT when pid is not traced. */
 int tm_capture_finalizing(struct tm_capture *c, pid_t pid);
+
+/* With opts.watch: fn(ctx, e) for each process event (struct
+ * tm_proc_event of bpf/tmbpf.h: any exec; fork and exit of a traced
+ * process), called from tm_capture_poll. An exec or exit of a traced
+ * process has frozen its blocks already, as finalization does. */
+void tm_capture_on_process(struct tm_capture *c,
+			   void (*fn)(void *ctx, const struct tm_proc_event *e), void *ctx);
+
+/* Give traced process `to` every live block of `from` (a fork: the child
+ * starts with what its parent had, as tracemalloc's traces in a forked
+ * child). Call while `to` cannot run (held by patch/catch.h). The number
+ * copied, or a negative errno (-ENOSPC-like errors when live_blocks is
+ * full). */
+long tm_capture_copy_blocks(struct tm_capture *c, pid_t from, pid_t to);
 
 /* The process's live blocks as a tracemalloc snapshot: frames most recent
  * first, symbolized to (filename, lineno) (handling pending events first);

@@ -73,6 +73,9 @@ struct tm_capture {
 	struct tm_stack *stack_buf; /* TM_STACK_BYTES(max_frames): one `stacks` value */
 	struct tm_capture_proc procs[TM_CAPTURE_MAX_PROCS];
 	size_t nprocs;
+	struct bpf_link *watch_links[3]; /* opts.watch: exec, fork, exit */
+	void (*on_process)(void *ctx, const struct tm_proc_event *e);
+	void *on_process_ctx;
 };
 
 struct tm_capture_proc *tm_capture_proc_find(struct tm_capture *c, pid_t pid);

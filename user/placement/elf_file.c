@@ -395,3 +395,29 @@ int tm_elf_plt_stub(const struct tm_elf *e, const char *name, uint64_t *vaddr)
 	}
 	return -ENOENT;
 }
+
+int tm_elf_needs(const struct tm_elf *e, const char *prefix)
+{
+	Elf_Scn *scn = NULL;
+	size_t plen = strlen(prefix);
+
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize)
+			continue;
+		d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Dyn dyn;
+			const char *name;
+
+			if (!gelf_getdyn(d, (int)i, &dyn) || dyn.d_tag != DT_NEEDED)
+				continue;
+			name = elf_strptr(e->elf, sh.sh_link, dyn.d_un.d_val);
+			if (name && !strncmp(name, prefix, plen))
+				return 1;
+		}
+	}
+	return 0;
+}

@@ -39,6 +39,8 @@ int tm_elf_is_dyn(const struct tm_elf *e);
 int tm_elf_symbol(const struct tm_elf *e, const char *name, struct tm_elf_sym *sym);
 /* Same, restricted to .dynsym (exported symbols). */
 int tm_elf_dynsym(const struct tm_elf *e, const char *name, struct tm_elf_sym *sym);
+/* 1 when a DT_NEEDED entry starts with prefix ("libpython3."). */
+int tm_elf_needs(const struct tm_elf *e, const char *prefix);
 
 /* Program headers. */
 size_t tm_elf_nsegments(const struct tm_elf *e);

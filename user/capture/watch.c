@@ -1,0 +1,338 @@
+/* A system-wide session: selection, and following processes (watch.h). */
+#include "capture/watch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "capture/capture_priv.h"
+#include "core/log.h"
+#include "patch/catch.h"
+#include "target/proc_info.h"
+
+#define RESCAN_US 5000000L  /* /proc again, for what events missed */
+#define CATCH_MS 3000       /* a CPython must be ready this soon after its exec */
+#define SKIP_MAX 512        /* processes not to look at again (not CPython, refused) */
+
+struct watched {
+	pid_t pid;
+	uint64_t start;      /* tm_proc_start_time: the pid names this process only */
+	struct tm_target *t; /* borrowed by the capture */
+};
+
+struct skipped {
+	pid_t pid;
+	uint64_t start;
+};
+
+struct tm_watch {
+	struct tm_capture *c;
+	struct tm_watch_select sel;
+	struct tm_watch_hooks h;
+	struct watched procs[TM_MAX_PROCS];
+	size_t n;
+	struct skipped skip[SKIP_MAX];
+	size_t nskip, skip_next;
+	struct tm_exe_answer exe_cache[64];
+	long last_scan_us;
+};
+
+static long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+
+static int in_list(char *const *list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], s))
+			return 1;
+	return 0;
+}
+
+int tm_watch_selects(const struct tm_watch_select *sel, pid_t pid)
+{
+	char comm[64], cg[4096];
+	int ok = sel->all;
+
+	for (size_t i = 0; !ok && i < sel->npids; i++)
+		ok = sel->pids[i] == pid;
+	if (!ok)
+		return 0;
+	if ((sel->ncomms || sel->nexclude) && tm_proc_comm(pid, comm, sizeof(comm)))
+		return 0;
+	if (sel->ncomms && !in_list(sel->comms, sel->ncomms, comm))
+		return 0;
+	if (sel->nexclude && in_list(sel->exclude_comms, sel->nexclude, comm))
+		return 0;
+	if (sel->ncgroups) {
+		ok = 0;
+		if (tm_proc_cgroup(pid, cg, sizeof(cg)) == 0)
+			for (size_t i = 0; i < sel->ncgroups && !ok; i++)
+				ok = tm_cgroup_under(cg, sel->cgroups[i]);
+	}
+	return ok;
+}
+
+static struct watched *find(struct tm_watch *w, pid_t pid)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->procs[i].pid == pid)
+			return &w->procs[i];
+	return NULL;
+}
+
+static int skipped(struct tm_watch *w, pid_t pid, uint64_t start)
+{
+	for (size_t i = 0; i < w->nskip; i++)
+		if (w->skip[i].pid == pid && w->skip[i].start == start)
+			return 1;
+	return 0;
+}
+
+static void skip(struct tm_watch *w, pid_t pid, uint64_t start)
+{
+	w->skip[w->skip_next] = (struct skipped){ pid, start };
+	w->skip_next = (w->skip_next + 1) % SKIP_MAX;
+	if (w->nskip < SKIP_MAX)
+		w->nskip++;
+}
+
+/* Trace t (opened; held at start-up when t->stopped_tid). */
+static int add(struct tm_watch *w, struct tm_target *t, int from_start)
+{
+	char err[512];
+	int e;
+
+	if (w->n == TM_MAX_PROCS) {
+		tm_log(TM_LOG_WARN, "PID %d: not traced: %d processes are traced already", (int)t->pid,
+		       TM_MAX_PROCS);
+		return -ENOSPC;
+	}
+	e = tm_capture_add_target(w->c, t, err, sizeof(err));
+	if (e) {
+		tm_log(TM_LOG_WARN, "%s", err);
+		return e;
+	}
+	w->procs[w->n++] = (struct watched){ t->pid, tm_proc_start_time(t->pid), t };
+	if (w->h.attached)
+		w->h.attached(w->h.ctx, t->pid, t, from_start);
+	return 0;
+}
+
+static int attach_running(struct tm_watch *w, pid_t pid)
+{
+	uint64_t start = tm_proc_start_time(pid);
+	struct tm_target *t;
+	char err[512];
+	int e;
+
+	if (!start || find(w, pid) || skipped(w, pid, start) || !tm_watch_selects(&w->sel, pid))
+		return 0;
+	if (tm_proc_exe_is_cpython(pid, w->exe_cache, 64) != 1) {
+		skip(w, pid, start);
+		return 0;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	e = tm_target_open(pid, t, err, sizeof(err));
+	if (!e)
+		e = add(w, t, 0);
+	else
+		tm_log(TM_LOG_WARN, "%s", err);
+	if (e) {
+		free(t);
+		skip(w, pid, start);
+	}
+	return e;
+}
+
+/* pid's blocks are frozen: let the caller write, then forget it. */
+static void end(struct tm_watch *w, struct watched *p, const char *why)
+{
+	pid_t pid = p->pid;
+	struct tm_target *t = p->t;
+
+	if (w->h.ending)
+		w->h.ending(w->h.ctx, pid, why);
+	tm_capture_remove_target(w->c, pid);
+	*p = w->procs[--w->n];
+	free(t);
+}
+
+/* A process just exec'd a CPython: catch it at start-up, attach, release. */
+static void caught(struct tm_watch *w, pid_t pid, int copy_from)
+{
+	struct tm_target *t = calloc(1, sizeof(*t));
+	struct tm_catch k;
+	char err[512];
+	int e;
+
+	if (!t)
+		return;
+	e = tm_catch_exec(pid, CATCH_MS, t, &k, err, sizeof(err));
+	if (e) {
+		if (e != -ENOEXEC && e != -ESRCH)
+			tm_log(TM_LOG_WARN, "%s", err);
+		skip(w, pid, tm_proc_start_time(pid));
+		free(t);
+		return;
+	}
+	tm_log(TM_LOG_DEBUG, "PID %d: caught %s after %u syscall stops, held %ld us", (int)pid,
+	       copy_from ? "after its fork" : "at start-up", k.stops, k.held_us);
+	e = add(w, t, 1);
+	if (!e && copy_from) {
+		long n = tm_capture_copy_blocks(w->c, copy_from, pid);
+
+		if (n < 0)
+			tm_log(TM_LOG_WARN, "PID %d: cannot take over its parent's blocks: %s", (int)pid,
+			       strerror((int)-n));
+		else
+			tm_log(TM_LOG_DEBUG, "PID %d: %ld blocks of parent %d at the fork", (int)pid, n,
+			       copy_from);
+	}
+	tm_catch_release(&k);
+	if (e) {
+		free(t);
+		skip(w, pid, tm_proc_start_time(pid));
+	}
+}
+
+/* The children of pid not traced yet (a fork seen from a PID namespace of
+ * our own, where BPF cannot name the child). */
+static void untraced_children(struct tm_watch *w, pid_t pid, pid_t *out, size_t *n, size_t max)
+{
+	char path[96];
+	FILE *f;
+	int child;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (*n < max && fscanf(f, "%d", &child) == 1)
+		if (!find(w, child))
+			out[(*n)++] = child;
+	fclose(f);
+}
+
+static void on_process(void *ctx, const struct tm_proc_event *e)
+{
+	struct tm_watch *w = ctx;
+	struct watched *p = find(w, (pid_t)e->pid);
+
+	switch (e->type) {
+	case TM_EVENT_EXEC:
+		if (p)
+			end(w, p, "exec'd");
+		if (!tm_watch_selects(&w->sel, (pid_t)e->pid) ||
+		    tm_proc_exe_is_cpython((pid_t)e->pid, w->exe_cache, 64) != 1)
+			return;
+		caught(w, (pid_t)e->pid, 0);
+		break;
+	case TM_EVENT_FORK: {
+		pid_t kids[16];
+		size_t nk = 0;
+
+		if (!p)
+			return;
+		if (w->c->skel->rodata->tm_cfg.pidns_ino)
+			untraced_children(w, p->pid, kids, &nk, 16);
+		else
+			kids[nk++] = (pid_t)e->child;
+		for (size_t i = 0; i < nk; i++)
+			if (!find(w, kids[i]) && tm_watch_selects(&w->sel, kids[i]))
+				caught(w, kids[i], (int)e->pid);
+		break;
+	}
+	case TM_EVENT_EXIT:
+		if (p)
+			end(w, p, "exited");
+		break;
+	}
+}
+
+struct tm_watch *tm_watch_new(struct tm_capture *c, const struct tm_watch_select *sel,
+			      const struct tm_watch_hooks *hooks)
+{
+	struct tm_watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->c = c;
+	w->sel = *sel;
+	if (hooks)
+		w->h = *hooks;
+	tm_capture_on_process(c, on_process, w);
+	return w;
+}
+
+void tm_watch_free(struct tm_watch *w)
+{
+	if (!w)
+		return;
+	tm_capture_on_process(w->c, NULL, NULL);
+	while (w->n) {
+		struct watched *p = &w->procs[w->n - 1];
+
+		tm_capture_remove_target(w->c, p->pid);
+		free(p->t);
+		w->n--;
+	}
+	free(w);
+}
+
+int tm_watch_scan(struct tm_watch *w)
+{
+	pid_t *pids = malloc(65536 * sizeof(*pids));
+	int n;
+
+	w->last_scan_us = now_us();
+	if (!pids)
+		return -ENOMEM;
+	if (w->sel.all) {
+		n = tm_proc_list(pids, 65536);
+	} else {
+		n = (int)w->sel.npids;
+		memcpy(pids, w->sel.pids, w->sel.npids * sizeof(*pids));
+	}
+	for (int i = 0; i < n; i++)
+		attach_running(w, pids[i]);
+	free(pids);
+	return (int)w->n;
+}
+
+void tm_watch_tick(struct tm_watch *w)
+{
+	for (size_t i = 0; i < w->n;) {
+		struct watched *p = &w->procs[i];
+
+		if (tm_capture_finalizing(w->c, p->pid) == 1) {
+			end(w, p, "finalized");
+			continue; /* p now holds the last one */
+		}
+		if (tm_proc_start_time(p->pid) != p->start) {
+			end(w, p, "exited"); /* its exit event was lost */
+			continue;
+		}
+		i++;
+	}
+	if (w->sel.all && now_us() - w->last_scan_us > RESCAN_US)
+		tm_watch_scan(w);
+}
+
+size_t tm_watch_pids(const struct tm_watch *w, pid_t *out, size_t max)
+{
+	size_t n = 0;
+
+	for (; n < w->n && n < max; n++)
+		out[n] = w->procs[n].pid;
+	return n;
+}

@@ -1,0 +1,141 @@
+/* /proc facts for choosing processes (proc_info.h). */
+#include "target/proc_info.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "placement/elf_file.h"
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int tm_proc_list(pid_t *out, size_t max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && n < max) {
+		char *end;
+		long v;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		v = strtol(de->d_name, &end, 10);
+		if (*end || v <= 0)
+			continue;
+		out[n++] = (pid_t)v;
+	}
+	closedir(d);
+	qsort(out, n, sizeof(*out), cmp_pid);
+	return (int)n;
+}
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (int)n;
+}
+
+int tm_proc_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	n = read_small(path, buf, len);
+	if (n < 0)
+		return n;
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+int tm_proc_cgroup(pid_t pid, char *buf, size_t len)
+{
+	char path[64], line[4096];
+	FILE *f;
+	int err = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(buf, len, "%s", line + 3);
+		err = 0;
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
+uint64_t tm_proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			 "%*d %*d %*d %llu", &v) != 1)
+		return 0;
+	return v;
+}
+
+int tm_proc_exe_is_cpython(pid_t pid, struct tm_exe_answer *cache, size_t n)
+{
+	char path[64];
+	struct stat st;
+	struct tm_elf *e;
+	struct tm_elf_sym sym;
+	size_t slot;
+	int yes;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (stat(path, &st))
+		return -errno;
+	slot = n ? (size_t)((st.st_ino * 0x9e3779b97f4a7c15ull ^ st.st_dev) % n) : 0;
+	if (n && cache[slot].ino == st.st_ino && cache[slot].dev == st.st_dev &&
+	    cache[slot].mtime == (uint64_t)st.st_mtime)
+		return cache[slot].is_cpython;
+	e = tm_elf_open(path);
+	if (!e)
+		return errno == ENOEXEC ? 0 : -errno;
+	yes = tm_elf_dynsym(e, "_PyRuntime", &sym) == 0 || tm_elf_needs(e, "libpython3.");
+	tm_elf_close(e);
+	if (n)
+		cache[slot] = (struct tm_exe_answer){ st.st_dev, st.st_ino, (uint64_t)st.st_mtime, yes };
+	return yes;
+}
+
+int tm_cgroup_under(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	while (n > 1 && prefix[n - 1] == '/')
+		n--;
+	return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/' || n == 1);
+}

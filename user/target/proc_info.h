@@ -1,0 +1,42 @@
+/* What /proc says about a process, for choosing which ones to trace
+ * (tmbpf --all, --comm, --cgroup): the process list, a process's command
+ * name, cgroup and start time, and whether its executable is a CPython.
+ * Reads only. */
+#ifndef TM_TARGET_PROC_INFO_H
+#define TM_TARGET_PROC_INFO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The pids of /proc (processes, not threads), ascending, into out[max];
+ * their number, or a negative errno. */
+int tm_proc_list(pid_t *out, size_t max);
+
+/* /proc/PID/comm without its newline. 0 or a negative errno. */
+int tm_proc_comm(pid_t pid, char *buf, size_t len);
+
+/* The process's cgroup v2 path ("/system.slice/nginx.service"), from the
+ * "0::" line of /proc/PID/cgroup. 0 or a negative errno (-ENOENT: no v2
+ * line). */
+int tm_proc_cgroup(pid_t pid, char *buf, size_t len);
+
+/* Field 22 of /proc/PID/stat (clock ticks since boot), 0 when gone: with
+ * the pid, it names one process for good. */
+uint64_t tm_proc_start_time(pid_t pid);
+
+/* 1 when /proc/PID/exe is a CPython executable: it defines _PyRuntime
+ * (static builds) or needs libpython3.* (shared ones); 0 when not, or a
+ * negative errno. A cache of answers by file identity (dev, inode) keeps
+ * a busy host's execs cheap: cache[n] of zeroed entries, owned by the
+ * caller. */
+struct tm_exe_answer {
+	uint64_t dev, ino, mtime;
+	int is_cpython;
+};
+int tm_proc_exe_is_cpython(pid_t pid, struct tm_exe_answer *cache, size_t n);
+
+/* 1 when cgroup path `path` is `prefix` or lies under it. */
+int tm_cgroup_under(const char *path, const char *prefix);
+
+#endif
