@@ -168,9 +168,14 @@ static int open_and_load(struct tm_capture *c)
 	if (e)
 		return e;
 	if (c->multi)
-		bpf_object__for_each_program(prog, c->skel->obj)
+		bpf_object__for_each_program(prog, c->skel->obj) {
+			/* uprobes only: the process-watch tracepoints keep the
+			 * attach type their section gives (BTF is looked up by it) */
+			if (bpf_program__type(prog) != BPF_PROG_TYPE_KPROBE)
+				continue;
 			bpf_program__set_expected_attach_type(prog,
 				(enum bpf_attach_type)tm_uprobe_multi_attach_type());
+		}
 	if (c->session) {
 		bpf_program__set_expected_attach_type(c->skel->progs.allocator_session,
 			(enum bpf_attach_type)tm_uprobe_session_attach_type());

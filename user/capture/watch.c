@@ -58,7 +58,7 @@ static int in_list(char *const *list, size_t n, const char *s)
 
 int tm_watch_selects(const struct tm_watch_select *sel, pid_t pid)
 {
-	char comm[64], cg[4096];
+	char comm[64];
 	int ok = sel->all;
 
 	for (size_t i = 0; !ok && i < sel->npids; i++)
@@ -73,9 +73,8 @@ int tm_watch_selects(const struct tm_watch_select *sel, pid_t pid)
 		return 0;
 	if (sel->ncgroups) {
 		ok = 0;
-		if (tm_proc_cgroup(pid, cg, sizeof(cg)) == 0)
-			for (size_t i = 0; i < sel->ncgroups && !ok; i++)
-				ok = tm_cgroup_under(cg, sel->cgroups[i]);
+		for (size_t i = 0; i < sel->ncgroups && !ok; i++)
+			ok = tm_proc_in_cgroup(pid, sel->cgroups[i]) == 1;
 	}
 	return ok;
 }

@@ -68,26 +68,26 @@ int tm_proc_comm(pid_t pid, char *buf, size_t len)
 	return 0;
 }
 
-int tm_proc_cgroup(pid_t pid, char *buf, size_t len)
+int tm_proc_in_cgroup(pid_t pid, const char *prefix)
 {
-	char path[64], line[4096];
+	char path[64], line[4096], *cg;
 	FILE *f;
-	int err = -ENOENT;
+	int in = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "0::", 3))
-			continue;
+	/* "ID:CONTROLLERS:PATH"; the controllers may hold no ':' */
+	while (!in && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
-		snprintf(buf, len, "%s", line + 3);
-		err = 0;
-		break;
+		cg = strchr(line, ':');
+		cg = cg ? strchr(cg + 1, ':') : NULL;
+		if (cg)
+			in = tm_cgroup_under(cg + 1, prefix);
 	}
 	fclose(f);
-	return err;
+	return in;
 }
 
 uint64_t tm_proc_start_time(pid_t pid)

@@ -16,10 +16,11 @@ int tm_proc_list(pid_t *out, size_t max);
 /* /proc/PID/comm without its newline. 0 or a negative errno. */
 int tm_proc_comm(pid_t pid, char *buf, size_t len);
 
-/* The process's cgroup v2 path ("/system.slice/nginx.service"), from the
- * "0::" line of /proc/PID/cgroup. 0 or a negative errno (-ENOENT: no v2
- * line). */
-int tm_proc_cgroup(pid_t pid, char *buf, size_t len);
+/* 1 when the process lies in cgroup `prefix` or under it, in any hierarchy
+ * of /proc/PID/cgroup: the v2 one ("0::/system.slice/nginx.service") or a
+ * v1 one ("4:memory:/docker/ab12..."), for hosts that still mount v1.
+ * 0 when not, a negative errno when the process is gone. */
+int tm_proc_in_cgroup(pid_t pid, const char *prefix);
 
 /* Field 22 of /proc/PID/stat (clock ticks since boot), 0 when gone: with
  * the pid, it names one process for good. */
