@@ -575,7 +575,12 @@ static const struct tm_traceback *copy_traceback(struct tm_snapshot *dst,
 
 		frames[i].filename = tm_snapshot_intern_str(dst, fn, strlen(fn));
 		frames[i].lineno = tb->frames[i].lineno;
+		frames[i].name = NULL;
 		if (!frames[i].filename)
+			goto cleanup;
+		if (tb->frames[i].name &&
+		    !(frames[i].name = tm_snapshot_intern_str(dst, tb->frames[i].name,
+							      strlen(tb->frames[i].name))))
 			goto cleanup;
 	}
 	out = tm_snapshot_intern_traceback(dst, frames, tb->nframe);

@@ -25,7 +25,9 @@ enum tm_file_format {
 /* Native files start with these 8 bytes; the layout is in docs/formats.md. */
 #define TM_NATIVE_MAGIC "TMBPF\x89\r\n"
 #define TM_NATIVE_MAGIC_LEN 8
-#define TM_NATIVE_VERSION 1
+/* The newest version written (2 when a frame has a function name, else 1,
+ * so older readers open files without names); readers take 1..this. */
+#define TM_NATIVE_VERSION 2
 
 /* What a loader saw besides the snapshot (for `tmbpf info`). */
 struct tm_load_info {

@@ -1,4 +1,5 @@
-/* Code object -> Frame(filename, lineno), from outside the process.
+/* Code object -> Frame(filename, lineno) and its function's name, from
+ * outside the process.
  *
  * Each code object is read once into a cache entry (filename as UTF-8, first
  * line, a copy of the line table). Before an entry is used it is checked
@@ -50,6 +51,7 @@ struct code_entry {
 	int status;             /* 0 resolved, -ENOENT unreadable */
 	uint32_t pass;          /* tm_symbolizer_begin_pass() generation it was checked in */
 	const char *filename;   /* interned */
+	const char *name;       /* interned co_qualname (3.11+) or co_name; NULL: unreadable */
 	uint8_t *lines;         /* copy of the line table; NULL: unreadable (line 0) */
 	size_t nlines;
 	/* The last positions looked up: the same caller frames recur in
@@ -271,7 +273,7 @@ cleanup:
 /* ---- code objects ------------------------------------------------------------ */
 
 struct code_fields {
-	uint64_t refcnt, type, filename_ptr, lines_ptr;
+	uint64_t refcnt, type, filename_ptr, lines_ptr, name_ptr;
 	uint64_t code_size; /* <=3.10: co_code pointer; 3.11+: Py_SIZE(code), code units */
 	int32_t firstlineno, firsttraceable;
 };
@@ -299,6 +301,8 @@ static int read_code_fields(struct tm_symbolizer *s, uint64_t code, struct code_
 	memcpy(&f->type, hdr + TM_PY_OB_TYPE, 8);
 	memcpy(&f->filename_ptr, hdr + l->co_filename, 8);
 	memcpy(&f->lines_ptr, hdr + l->co_lines, 8);
+	memcpy(&f->name_ptr, hdr + (l->co_qualname != TM_NO_OFFSET ? l->co_qualname : l->co_name),
+	       8);
 	memcpy(&f->firstlineno, hdr + l->co_firstlineno, 4);
 	f->firsttraceable = 0;
 	if (l->co_firsttraceable != TM_NO_OFFSET)
@@ -371,6 +375,10 @@ static int fill_entry(struct tm_symbolizer *s, struct code_entry *e, uint64_t co
 		e->filename = unknown_filename;
 		return 0;
 	}
+	/* The function's name is an annotation (pprof, flame graphs): without
+	 * it the frame is still (filename, lineno). */
+	if (!f->name_ptr || read_str(s, f->name_ptr, &e->name))
+		e->name = NULL;
 	e->code_bytes = code_bytes(s, f);
 	/* An unreadable line table leaves the filename known and the line 0. */
 	if (read_lines(s, f->lines_ptr, &e->lines, &e->nlines)) {
@@ -459,6 +467,12 @@ static struct code_entry *lookup(struct tm_symbolizer *s, uint64_t code, int rec
 int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 		       const char **filename, uint32_t *lineno)
 {
+	return tm_symbolize_frame_named(s, code, lasti, filename, lineno, NULL);
+}
+
+int tm_symbolize_frame_named(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
+			     const char **filename, uint32_t *lineno, const char **name)
+{
 	const struct tm_layout *l = s->l;
 	struct code_entry *e;
 	int64_t addr;
@@ -466,6 +480,8 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 
 	*filename = unknown_filename;
 	*lineno = 0;
+	if (name)
+		*name = NULL;
 	if (!code)
 		return -ENOENT;
 	if (s->none_addr && code == s->none_addr)
@@ -486,6 +502,8 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 	if (!e || e->status)
 		return -ENOENT; /* tracemalloc also shows <unknown> for a non-str filename */
 	*filename = e->filename;
+	if (name)
+		*name = e->name;
 	/* _PyFrame_IsIncomplete (3.11+): still in the prologue (before RESUME). */
 	if (l->frame_kind == TM_FRAMES_INTERP && addr < 2 * (int64_t)e->firsttraceable)
 		return 1;
@@ -493,6 +511,8 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 		/* Not a position in this code object: BPF saw another one at
 		 * this address, freed since (tracemalloc would name that one). */
 		*filename = unknown_filename;
+		if (name)
+			*name = NULL;
 		return -ENOENT;
 	}
 	if (!e->lines)

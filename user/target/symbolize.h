@@ -34,6 +34,12 @@ void tm_symbolizer_free(struct tm_symbolizer *s);
 int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 		       const char **filename, uint32_t *lineno);
 
+/* The same, and *name (when name is not NULL) the code object's
+ * co_qualname (3.11+) or co_name (3.8-3.10), interned like *filename, or
+ * NULL when unknown or unreadable. */
+int tm_symbolize_frame_named(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
+			     const char **filename, uint32_t *lineno, const char **name);
+
 /* Start a pass (e.g. one snapshot): from now until the next call, each code
  * object is checked against the target's memory once instead of at every
  * tm_symbolize_frame call. Without any call, every lookup is checked. */
