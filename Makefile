@@ -65,6 +65,9 @@ all: $(TMBPF_BIN)
 $(TMBPF_BIN): $(CLI_OBJS) $(ALL_LIBS)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(ALL_LIBS) $(LDLIBS)
 
+# The flame graph page is compiled into its writer (.incbin, not seen by -MMD).
+$(OUT)/user/core/flamegraph_write.o: user/core/flamegraph.html
+
 # Capture and CLI sources include the generated skeleton.
 $(capture_OBJS) $(CLI_OBJS): | $(SKELS)
 

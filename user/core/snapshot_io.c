@@ -116,40 +116,53 @@ void tm_ptrmap_release(struct tm_ptrmap *m)
 	m->cap = m->count = 0;
 }
 
+static const struct {
+	const char *ext;
+	enum tm_file_format fmt;
+} extensions[] = {
+	{ ".pickle", TM_FORMAT_PICKLE }, { ".pkl", TM_FORMAT_PICKLE }, { ".json", TM_FORMAT_JSON },
+	{ ".pb.gz", TM_FORMAT_PPROF }, { ".pb", TM_FORMAT_PPROF }, { ".pprof", TM_FORMAT_PPROF },
+	{ ".folded", TM_FORMAT_FOLDED }, { ".html", TM_FORMAT_HTML }, { ".htm", TM_FORMAT_HTML },
+};
+
+static const char *const format_names[] = {
+	[TM_FORMAT_AUTO] = "auto", [TM_FORMAT_PICKLE] = "pickle", [TM_FORMAT_NATIVE] = "native",
+	[TM_FORMAT_JSON] = "json", [TM_FORMAT_PPROF] = "pprof", [TM_FORMAT_FOLDED] = "folded",
+	[TM_FORMAT_HTML] = "html",
+};
+
 enum tm_file_format tm_format_from_path(const char *path)
 {
-	const char *dot = strrchr(path, '.');
+	const char *base = strrchr(path, '/');
+	size_t len;
 
-	if (dot && strchr(dot, '/'))
-		dot = NULL;
-	if (dot && (!strcmp(dot, ".pickle") || !strcmp(dot, ".pkl")))
-		return TM_FORMAT_PICKLE;
-	if (dot && !strcmp(dot, ".json"))
-		return TM_FORMAT_JSON;
+	base = base ? base + 1 : path;
+	len = strlen(base);
+	for (size_t i = 0; i < sizeof(extensions) / sizeof(extensions[0]); i++) {
+		size_t n = strlen(extensions[i].ext);
+
+		/* ".pickle" alone is a hidden file's name, not an extension */
+		if (len > n && !strcmp(base + len - n, extensions[i].ext))
+			return extensions[i].fmt;
+	}
 	return TM_FORMAT_NATIVE;
 }
 
 int tm_format_parse(const char *name, enum tm_file_format *fmt)
 {
-	if (!strcmp(name, "pickle"))
-		*fmt = TM_FORMAT_PICKLE;
-	else if (!strcmp(name, "native"))
-		*fmt = TM_FORMAT_NATIVE;
-	else if (!strcmp(name, "json"))
-		*fmt = TM_FORMAT_JSON;
-	else
-		return -EINVAL;
-	return 0;
+	for (size_t i = TM_FORMAT_PICKLE; i < sizeof(format_names) / sizeof(format_names[0]); i++)
+		if (!strcmp(name, format_names[i])) {
+			*fmt = (enum tm_file_format)i;
+			return 0;
+		}
+	return -EINVAL;
 }
 
 const char *tm_format_name(enum tm_file_format fmt)
 {
-	switch (fmt) {
-	case TM_FORMAT_PICKLE: return "pickle";
-	case TM_FORMAT_NATIVE: return "native";
-	case TM_FORMAT_JSON: return "json";
-	default: return "auto";
-	}
+	if ((size_t)fmt < sizeof(format_names) / sizeof(format_names[0]))
+		return format_names[fmt];
+	return "auto";
 }
 
 struct mem_src {
@@ -303,6 +316,9 @@ static int write_format(const struct tm_snapshot *snap, FILE *fp, enum tm_file_f
 	switch (fmt) {
 	case TM_FORMAT_PICKLE: return tm_pickle_write(snap, fp, err, errlen);
 	case TM_FORMAT_JSON: return tm_json_write(snap, fp, err, errlen);
+	case TM_FORMAT_PPROF: return tm_pprof_write(snap, fp, err, errlen);
+	case TM_FORMAT_FOLDED: return tm_folded_write(snap, fp, err, errlen);
+	case TM_FORMAT_HTML: return tm_flamegraph_write(snap, fp, err, errlen);
 	default: return tm_native_write(snap, fp, err, errlen);
 	}
 }
