@@ -592,6 +592,13 @@ cleanup:
 struct tm_snapshot *tm_snapshot_filter_traces(const struct tm_snapshot *snap,
 					      const struct tm_filter *filters, size_t nfilters)
 {
+	return tm_snapshot_filter_traces_ex(snap, filters, nfilters, NULL, NULL);
+}
+
+struct tm_snapshot *tm_snapshot_filter_traces_ex(const struct tm_snapshot *snap,
+						 const struct tm_filter *filters, size_t nfilters,
+						 tm_trace_pred_fn pred, void *ctx)
+{
 	size_t ntb = tm_snapshot_ntracebacks(snap);
 	struct match_cache mc = { NULL, ntb };
 	const struct tm_traceback **map = NULL;
@@ -613,7 +620,10 @@ struct tm_snapshot *tm_snapshot_filter_traces(const struct tm_snapshot *snap,
 	for (size_t i = 0; i < snap->ntraces; i++) {
 		struct tm_trace t = snap->traces[i];
 		uint32_t idx = t.traceback->index;
-		int keep = keep_trace(filters, nfilters, &mc, &t);
+		int keep = pred ? pred(ctx, &t) : 1;
+
+		if (keep > 0)
+			keep = keep_trace(filters, nfilters, &mc, &t);
 
 		if (keep < 0) {
 			err = keep;

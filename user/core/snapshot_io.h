@@ -55,6 +55,25 @@ struct tm_snapshot *tm_native_load_mem(const void *data, size_t len, char *err, 
 int tm_snapshot_save(const struct tm_snapshot *snap, const char *path, enum tm_file_format fmt,
 		     char *err, size_t errlen);
 
+/* The same in two steps, so that a command which traces for minutes learns
+ * before it starts that its output cannot be written: tm_save_begin creates
+ * the file's content, unnamed (O_TMPFILE; else PATH.tmp.XXXXXX), mode 0600
+ * (snapshots hold command lines and source paths), in PATH's directory;
+ * tm_save_commit writes the snapshot into it, fsyncs it and renames it over
+ * PATH; tm_save_abort drops it. Snapshot files are only ever replaced
+ * whole. */
+struct tm_save {
+	char *path, *tmp; /* tmp: the named temporary (no O_TMPFILE), or NULL */
+	int fd;
+	enum tm_file_format fmt; /* resolved from PATH when TM_FORMAT_AUTO */
+	int replaced_other_owner; /* commit replaced a file of another user... */
+	unsigned replaced_uid;    /* ... this one */
+};
+int tm_save_begin(struct tm_save *s, const char *path, enum tm_file_format fmt, char *err,
+		  size_t errlen);
+int tm_save_commit(struct tm_save *s, const struct tm_snapshot *snap, char *err, size_t errlen);
+void tm_save_abort(struct tm_save *s);
+
 /* By extension: *.pickle / *.pkl, *.json, *.pb.gz / *.pb / *.pprof,
  * *.folded, *.html / *.htm; anything else TM_FORMAT_NATIVE. */
 enum tm_file_format tm_format_from_path(const char *path);
