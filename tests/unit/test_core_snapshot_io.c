@@ -80,7 +80,7 @@ static void test_save_and_sniff(void)
 	tm_snapshot_free(b);
 
 	snprintf(path, sizeof(path), "%s/missing/s.tmbpf", dir);
-	CHECK(tm_snapshot_save(a, path, TM_FORMAT_AUTO, err, sizeof(err)) < 0 && strstr(err, "cannot create"),
+	CHECK(tm_snapshot_save(a, path, TM_FORMAT_AUTO, err, sizeof(err)) < 0 && strstr(err, "does not exist"),
 	      "io: save into a missing directory fails: %s", err);
 
 	snprintf(path, sizeof(path), "%s/empty", dir);

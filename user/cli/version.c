@@ -86,12 +86,30 @@ static void dump_option(FILE *out, const struct cli_command *c, const char *head
 	fprintf(out, "\t%s\t%s\t%s\n", o->arg ? o->arg : "-", heading, o->help);
 }
 
+/* A multi-line text as one field: newlines as "\n". */
+static void put_escaped(FILE *out, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '\n')
+			fputs("\\n", out);
+		else if (*s == '\t')
+			fputs("\\t", out);
+		else
+			fputc(*s, out);
+	}
+}
+
 int cli_dump_options(FILE *out)
 {
+	fprintf(out, "version\t%s\nexit\t", TMBPF_VERSION);
+	put_escaped(out, cli_exit_status_text);
+	fputc('\n', out);
 	for (size_t i = 0; i < cli_ncommands; i++) {
 		const struct cli_command *c = cli_commands[i];
 
-		fprintf(out, "command\t%s\t%s\t%s\n", c->name, c->usage, c->summary);
+		fprintf(out, "command\t%s\t%s\t%s\t", c->name, c->usage, c->summary);
+		put_escaped(out, c->details);
+		fputc('\n', out);
 		for (size_t t = 0; t < c->ntables; t++)
 			for (const struct cli_option *o = c->tables[t].options; o->name; o++)
 				dump_option(out, c, c->tables[t].heading, o);

@@ -15,9 +15,10 @@ extern const char cli_exit_status_text[];
 
 /* Print the versions and features (JSON with json); returns 0. */
 int cli_version(FILE *out, int json);
-/* One line per command ("command\tNAME\tUSAGE\tSUMMARY") followed by one
- * per option ("option\tCOMMAND\tLONG\tSHORT\tARG\tHEADING\tHELP"; SHORT
- * and ARG "-" when none), --help included. Returns 0. */
+/* "version\tV", "exit\tTEXT", then per command "command\tNAME\tUSAGE\t
+ * SUMMARY\tDETAILS" and one line per option ("option\tCOMMAND\tLONG\t
+ * SHORT\tARG\tHEADING\tHELP"; SHORT and ARG "-" when none), --help
+ * included. Newlines in texts are written "\n". Returns 0. */
 int cli_dump_options(FILE *out);
 
 #endif
