@@ -55,6 +55,20 @@ bad=$(awk '$NF !~ /^[0-9]+$/' "$work/big.folded" | head -1)
 [ -z "$bad" ] && echo "ok - reports: every folded line ends with its weight" ||
 	echo "not ok - reports: folded line without a weight: $bad"
 
+# Loading a large file: a progress line when stderr is a terminal (script(1)
+# gives it one), erased at the end; nothing when it is not.
+if command -v script > /dev/null; then
+	script -q -c "$T stats $snap --limit 1" /dev/null > "$work/tty.out" 2>&1
+	if grep -q $'\rtmbpf: loading: [0-9]*%' "$work/tty.out" && grep -q $'\r\033\[K' "$work/tty.out"; then
+		echo "ok - reports: progress on a terminal: $(tr '\r' '\n' < "$work/tty.out" | grep -m1 -a 'loading:' | tr -d '\033')"
+	else
+		echo "not ok - reports: no progress line on a terminal: $(head -c 200 "$work/tty.out" | cat -v)"
+	fi
+fi
+$T stats "$snap" --limit 1 > /dev/null 2> "$work/err"
+grep -q loading "$work/err" && echo "not ok - reports: progress printed to a non-terminal" ||
+	echo "ok - reports: no progress line when stderr is not a terminal"
+
 # The flame graph page of 10^5 distinct tracebacks.
 $T flamegraph "$snap" -o "$work/big.html" 2> /dev/null
 if command -v chromium > /dev/null; then

@@ -70,8 +70,8 @@ static inline struct tm_snapshot *sample_snapshot(size_t n)
 {
 	static const char *names[] = { "app.py", "lib/\xc3\xbc.py", "caf\xed\xb3\xa9.py",
 				       "<unknown>", "with \"quote\" and \\ backslash.py" };
-	/* Function names depend on the line only: a frame is (filename, lineno),
-	 * and a file holds one name per frame. */
+	/* Function names depend on the line only: tracebacks that differ in
+	 * names alone would intern as one (a frame is (filename, lineno)). */
 	static const char *funcs[] = { NULL, "<module>", "Cache.get", "f\xc3\xbcr.<locals>.x" };
 	struct tm_snapshot *s = tm_snapshot_new();
 	char longname[400];

@@ -43,14 +43,27 @@ struct tree {
 	struct node *nodes;
 	size_t n, cap;
 	uint32_t *slots; size_t nslots; /* (parent, label) -> node, open addressing */
-	struct tm_ptrmap labelmap;      /* (filename, lineno) -> label */
+	struct tm_ptrmap labelmap;      /* (name or filename, lineno, file) -> label */
+	struct tm_ptrmap filemap;       /* filename -> small id */
+	size_t nfiles;
 	const struct tm_frame **labels; size_t nlabels, labels_cap;
 };
 
+/* A label per (filename, lineno, name): unlike a frame's identity, the
+ * name counts here (a 3.11 comprehension and its function share a line). */
 static int label_of(struct tree *t, const struct tm_frame *f, uint32_t *id)
 {
-	struct tm_ptrmap_slot *s = tm_ptrmap_lookup(&t->labelmap, f->filename, f->lineno);
+	struct tm_ptrmap_slot *s = tm_ptrmap_lookup(&t->filemap, f->filename, 0);
+	uint64_t tag;
 
+	if (!s)
+		return -ENOMEM;
+	if (!s->ptr) {
+		*s = (struct tm_ptrmap_slot){ f->filename, 0, (uint32_t)t->nfiles++ };
+		t->filemap.count++;
+	}
+	tag = (uint64_t)f->lineno | (uint64_t)s->value << 32 | (f->name ? 0 : 1ull << 63);
+	s = tm_ptrmap_lookup(&t->labelmap, f->name ? f->name : f->filename, tag);
 	if (!s)
 		return -ENOMEM;
 	if (!s->ptr) {
@@ -63,7 +76,8 @@ static int label_of(struct tree *t, const struct tm_frame *f, uint32_t *id)
 			t->labels = nl;
 			t->labels_cap = ncap;
 		}
-		*s = (struct tm_ptrmap_slot){ f->filename, f->lineno, (uint32_t)t->nlabels };
+		*s = (struct tm_ptrmap_slot){ f->name ? f->name : f->filename, tag,
+					      (uint32_t)t->nlabels };
 		t->labelmap.count++;
 		t->labels[t->nlabels++] = f;
 	}
@@ -446,6 +460,7 @@ cleanup:
 	else if (ret)
 		tm_io_errf(err, errlen, "cannot write the flame graph: %s", strerror(-ret));
 	tm_ptrmap_release(&t.labelmap);
+	tm_ptrmap_release(&t.filemap);
 	free(t.labels);
 	free(t.nodes);
 	free(t.slots);

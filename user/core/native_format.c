@@ -238,23 +238,25 @@ static int build_tables(const struct tm_snapshot *snap, struct tables *t)
 		for (uint32_t f = 0; f < tb->nframe; f++) {
 			const struct tm_frame *fr = &tb->frames[f];
 			size_t before = t->nframes;
-			uint32_t id, sid;
+			uint32_t id, sid, nid = 0;
 
-			if (number(&t->framemap, fr->filename, fr->lineno | (1ULL << 32), &t->nframes, &id))
+			/* A frame record per (filename, lineno, name): a 3.11
+			 * comprehension and its function share a line. */
+			if (fr->name) {
+				if (string_id(t, fr->name, &nid))
+					return -ENOMEM;
+				nid++;
+				t->named = 1;
+			}
+			if (number(&t->framemap, fr->filename, fr->lineno | (uint64_t)nid << 32, &t->nframes,
+				   &id))
 				return -ENOMEM;
 			if (t->nframes != before) {
-				/* A frame is (filename, lineno): the first name seen stays. */
 				if (string_id(t, fr->filename, &sid))
 					return -ENOMEM;
 				t->frames[id].filename = (const char *)(uintptr_t)sid;
 				t->frames[id].lineno = fr->lineno;
-				t->frames[id].name = NULL;
-				if (fr->name) {
-					if (string_id(t, fr->name, &sid))
-						return -ENOMEM;
-					t->frames[id].name = (const char *)(uintptr_t)(sid + 1);
-					t->named = 1;
-				}
+				t->frames[id].name = (const char *)(uintptr_t)nid;
 			}
 			t->tb_frame_ids[k++] = id;
 		}

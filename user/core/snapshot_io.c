@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void tm_io_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -208,11 +209,23 @@ struct tm_snapshot *tm_snapshot_load_mem(const void *data, size_t len, char *err
 	return NULL;
 }
 
-/* A file being read, with progress reported through log.h's callback. */
+/* A file being read, with progress reported through log.h's callback once
+ * loading has taken PROGRESS_AFTER_NS: quick loads stay silent. */
 struct fd_src {
 	int fd;
-	uint64_t done, total, next_report;
+	uint64_t done, total, next_report, start_ns;
+	int reporting;
 };
+
+#define PROGRESS_AFTER_NS 300000000ull
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static long fd_read(void *ctx, void *buf, size_t len)
 {
@@ -232,15 +245,19 @@ static long fd_read(void *ctx, void *buf, size_t len)
 		got += (size_t)n;
 	}
 	src->done += got;
-	if (src->done >= src->next_report) {
-		tm_progress("loading", src->done, src->total);
-		src->next_report = src->done + (8u << 20);
+	if (src->done >= src->next_report && src->done < src->total) {
+		src->next_report = src->done + (1u << 20);
+		if (src->reporting || mono_ns() - src->start_ns >= PROGRESS_AFTER_NS) {
+			src->reporting = 1;
+			tm_progress("loading", src->done, src->total);
+		}
 	}
 	return (long)got;
 }
 
-/* Loads smaller than this report no progress. */
-#define PROGRESS_MIN_BYTES (64u << 20)
+/* Pickles are parsed from memory in one go: from this size on, the load is
+ * announced (and the line erased at the end). */
+#define PROGRESS_PICKLE_BYTES (32u << 20)
 
 struct tm_snapshot *tm_snapshot_load(const char *path, char *err, size_t errlen)
 {
@@ -270,7 +287,7 @@ struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *i
 	struct tm_snapshot *snap = NULL;
 	unsigned char head[TM_NATIVE_MAGIC_LEN + 2];
 	void *map = MAP_FAILED;
-	struct fd_src src = { .fd = -1, .next_report = UINT64_MAX };
+	struct fd_src src = { .fd = -1, .start_ns = mono_ns() };
 	struct stat st;
 	int fd, saved = 0;
 	long n;
@@ -301,8 +318,6 @@ struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *i
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	src.fd = fd;
 	src.total = (uint64_t)st.st_size;
-	if (src.total >= PROGRESS_MIN_BYTES)
-		src.next_report = 0;
 	n = fd_read(&src, head, sizeof(head));
 	fill_info(info, head, n, (uint64_t)st.st_size);
 	if (n >= TM_NATIVE_MAGIC_LEN && !memcmp(head, TM_NATIVE_MAGIC, TM_NATIVE_MAGIC_LEN)) {
@@ -314,7 +329,7 @@ struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *i
 		src.done = 0;
 		snap = tm_native_load_stream(fd_read, &src, (uint64_t)st.st_size, err, errlen);
 		saved = snap ? 0 : errno;
-		if (src.next_report != UINT64_MAX)
+		if (src.reporting)
 			tm_progress("loading", src.total, src.total);
 		goto cleanup;
 	}
@@ -330,12 +345,12 @@ struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *i
 		goto cleanup;
 	}
 	madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL | MADV_WILLNEED);
-	/* Pickles are parsed in memory: the start and the end are reported. */
-	if (src.next_report != UINT64_MAX)
-		tm_progress("loading", 0, src.total);
+	src.reporting = src.total >= PROGRESS_PICKLE_BYTES;
+	if (src.reporting)
+		tm_progress("loading a pickle", 0, src.total);
 	snap = tm_snapshot_load_mem(map, (size_t)st.st_size, err, errlen);
-	if (src.next_report != UINT64_MAX)
-		tm_progress("loading", src.total, src.total);
+	if (src.reporting)
+		tm_progress("loading a pickle", src.total, src.total);
 	saved = snap ? 0 : errno;
 cleanup:
 	if (map != MAP_FAILED)
