@@ -112,20 +112,17 @@ def completion(commands):
 # tables: do not edit. Installed as /usr/share/bash-completion/completions/tmbpf.
 _tmbpf()
 {
-	local cur prev cmd opts args i w
+	local cur prev cmd opts args w
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
-	cmd=
-	for ((i = 1; i < COMP_CWORD; i++)); do
-		w=${COMP_WORDS[i]}
-		case $w in -*) ;; *) cmd=$w; break ;; esac
-	done
-	if [ -z "$cmd" ] && [ "$COMP_CWORD" -eq 1 ]; then
+	if [ "$COMP_CWORD" -eq 1 ]; then
 		COMPREPLY=($(compgen -W "%s --version --help %s" -- "$cur"))
 		return 0
 	fi
-	[ -z "$cmd" ] && cmd=top
+	# As tmbpf decides: a command is the first word, else it is top (-p PID).
+	cmd=top
+	case ${COMP_WORDS[1]} in -*) ;; *) cmd=${COMP_WORDS[1]} ;; esac
 	opts= args=
 	case $cmd in
 %s

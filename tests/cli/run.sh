@@ -129,6 +129,8 @@ got=$(bash -c 'source tools/tmbpf.bash-completion; COMP_WORDS=(tmbpf stats x.pic
 [ "$got" = "--older-than" ] && ok "completion: 'tmbpf stats x --old' -> $got" || nok "completion: got '$got'"
 got=$(bash -c 'source tools/tmbpf.bash-completion; COMP_WORDS=(tmbpf convert a b --format p); COMP_CWORD=5; _tmbpf; echo "${COMPREPLY[*]}"')
 [ "$got" = "pickle pprof" ] && ok "completion: --format values -> $got" || nok "completion: --format got '$got'"
+got=$(bash -c 'source tools/tmbpf.bash-completion; COMP_WORDS=(tmbpf -p 123 --so); COMP_CWORD=3; _tmbpf; echo "${COMPREPLY[*]}"')
+[ "$got" = "--sort" ] && ok "completion: 'tmbpf -p 123 --so' -> $got (top's options)" || nok "completion: top got '$got'"
 got=$(bash -c 'source tools/tmbpf.bash-completion; COMP_WORDS=(tmbpf fl); COMP_CWORD=1; _tmbpf; echo "${COMPREPLY[*]}"')
 [ "$got" = "flamegraph" ] && ok "completion: commands" || nok "completion: commands got '$got'"
 

@@ -70,6 +70,14 @@ print("%s:%d" % (f["filename"], f["lineno"]), s["size"], s["count"])' "$work/top
 	fi
 done
 
+# run -o FILE.pb.gz writes pprof directly.
+if timeout 60 $T run --frames 5 -o "$work/direct.pb.gz" -- "$py" "$work/named.py" 2> /dev/null &&
+   go tool pprof -top -nodecount=3 "$work/direct.pb.gz" 2> /dev/null | grep -q 'Cache.leaky_function'; then
+	echo "ok - e2e reports: run -o x.pb.gz writes a pprof file go tool pprof reads"
+else
+	echo "not ok - e2e reports: run -o x.pb.gz"
+fi
+
 # 2. --older-than 5 on a program that allocates one block a second for 20 s
 #    keeps the first ~15 (the snapshot is taken as it finalizes, at ~20 s).
 cat > "$work/ages.py" <<'EOF'
