@@ -58,7 +58,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(OUT)/integration/%)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(OUT)/fuzz/%)
 ALL_LIBS   := $(LIBS_capture)
 
-.PHONY: all clean test unit integration fuzz bench demo asan install check-layers
+.PHONY: all clean test unit integration fuzz bench demo asan install check-layers docs
 .DELETE_ON_ERROR:
 
 TMBPF_BIN ?= tmbpf
@@ -66,6 +66,9 @@ all: $(TMBPF_BIN)
 
 $(TMBPF_BIN): $(CLI_OBJS) $(ALL_LIBS)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(ALL_LIBS) $(LDLIBS)
+
+# The flame graph page is compiled into its writer (.incbin, not seen by -MMD).
+$(OUT)/user/core/flamegraph_write.o: user/core/flamegraph.html
 
 # Capture and CLI sources include the generated skeleton, patch the stub.
 $(capture_OBJS) $(CLI_OBJS): | $(SKELS)
@@ -183,6 +186,19 @@ demo: tools/install_deps.sh
 	tools/install_deps.sh
 	$(MAKE) all
 	tools/demo.sh
+
+# make install PREFIX=/usr/local DESTDIR=...: the binary, its man page (generated
+# from the option tables: make docs) and the bash completion.
+PREFIX ?= /usr/local
+install: $(TMBPF_BIN)
+	install -D -m 0755 $(TMBPF_BIN) $(DESTDIR)$(PREFIX)/bin/tmbpf
+	install -D -m 0644 docs/tmbpf.8 $(DESTDIR)$(PREFIX)/share/man/man8/tmbpf.8
+	install -D -m 0644 tools/tmbpf.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/tmbpf
+
+# Regenerate docs/tmbpf.8 and tools/tmbpf.bash-completion (tests/cli checks them).
+docs: $(TMBPF_BIN)
+	tools/gen_docs.py ./$(TMBPF_BIN)
 
 clean:
 	rm -rf $(OUT) tmbpf

@@ -2,7 +2,8 @@
 # Install what tmbpf needs to build and test, from Debian's packages.
 # Idempotent: does nothing when everything is present.
 set -eu
-pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev python3 python3-dev libclang-rt-14-dev)
+pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev python3 python3-dev libclang-rt-14-dev
+	golang-go chromium tmux) # the last three for tests: go tool pprof, the flame graph page, the live view
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -33,7 +33,8 @@ static unsigned char *build(const uint8_t *data, size_t size, size_t *out_len)
 	if (!out)
 		return NULL;
 	memcpy(out, TM_NATIVE_MAGIC, TM_NATIVE_MAGIC_LEN);
-	out[8] = TM_NATIVE_VERSION, out[9] = 0, out[10] = 0, out[11] = 0;
+	/* both layouts of FRMS: version 1, and 2 (with function names) */
+	out[8] = (unsigned char)(1 + (size > 1 && (data[1] & 0x80))), out[9] = 0, out[10] = 0, out[11] = 0;
 	put32(out + 12, (uint32_t)crc32(0, out, 12));
 	while (pos + 3 <= size) {
 		unsigned type = data[pos] % 6;

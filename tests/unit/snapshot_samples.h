@@ -70,6 +70,9 @@ static inline struct tm_snapshot *sample_snapshot(size_t n)
 {
 	static const char *names[] = { "app.py", "lib/\xc3\xbc.py", "caf\xed\xb3\xa9.py",
 				       "<unknown>", "with \"quote\" and \\ backslash.py" };
+	/* Function names depend on the line only: tracebacks that differ in
+	 * names alone would intern as one (a frame is (filename, lineno)). */
+	static const char *funcs[] = { NULL, "<module>", "Cache.get", "f\xc3\xbcr.<locals>.x" };
 	struct tm_snapshot *s = tm_snapshot_new();
 	char longname[400];
 	struct tm_frame fr[40];
@@ -98,6 +101,10 @@ static inline struct tm_snapshot *sample_snapshot(size_t n)
 
 			fr[f].filename = tm_snapshot_intern_str(s, name, strlen(name));
 			fr[f].lineno = (uint32_t)((i * 31 + f * 17) % 97) * (f % 3 ? 1 : 100000);
+			fr[f].name = funcs[fr[f].lineno % 4]
+					     ? tm_snapshot_intern_str(s, funcs[fr[f].lineno % 4],
+								      strlen(funcs[fr[f].lineno % 4]))
+					     : NULL;
 		}
 		t.traceback = tm_snapshot_intern_traceback(s, fr, nf);
 		t.size_bytes = i % 13 == 0 ? UINT64_MAX - i : (i % 5 == 0 ? (1ULL << 31) + i : i * 3);
@@ -111,7 +118,8 @@ static inline struct tm_snapshot *sample_snapshot(size_t n)
 }
 
 /* 1 when both hold the same traces (tracebacks compared by value); with_extra
- * also compares thread ids and allocation times (not kept by pickles). */
+ * also compares thread ids, allocation times and function names (not kept
+ * by pickles). */
 static inline int same_traces(const struct tm_snapshot *a, const struct tm_snapshot *b,
 			      int with_extra)
 {
@@ -126,7 +134,11 @@ static inline int same_traces(const struct tm_snapshot *a, const struct tm_snaps
 		if (with_extra && (x->thread_id != y->thread_id || x->alloc_ns != y->alloc_ns))
 			return 0;
 		for (uint32_t f = 0; f < x->traceback->nframe; f++) {
-			if (tm_frame_cmp(&x->traceback->frames[f], &y->traceback->frames[f]))
+			const struct tm_frame *p = &x->traceback->frames[f], *q = &y->traceback->frames[f];
+
+			if (tm_frame_cmp(p, q))
+				return 0;
+			if (with_extra && (!p->name != !q->name || (p->name && strcmp(p->name, q->name))))
 				return 0;
 		}
 	}

@@ -86,8 +86,8 @@ static void test_normalize(void)
 static const struct tm_traceback *tb(struct tm_snapshot *s, const char *f0, uint32_t l0,
 				     const char *f1, uint32_t l1)
 {
-	struct tm_frame fr[2] = { { tm_snapshot_intern_str(s, f0, strlen(f0)), l0 },
-				  { f1 ? tm_snapshot_intern_str(s, f1, strlen(f1)) : NULL, l1 } };
+	struct tm_frame fr[2] = { { tm_snapshot_intern_str(s, f0, strlen(f0)), l0, NULL },
+				  { f1 ? tm_snapshot_intern_str(s, f1, strlen(f1)) : NULL, l1, NULL } };
 
 	return tm_snapshot_intern_traceback(s, fr, f1 ? 2 : 1);
 }

@@ -102,7 +102,8 @@ static void test_sizes(void)
 
 static void test_text(void)
 {
-	struct tm_frame frames[3] = { { "new.py", 3 }, { "mid.py", 2 }, { "old.py", 1 } };
+	struct tm_frame frames[3] = { { "new.py", 3, NULL }, { "mid.py", 2, NULL },
+				      { "old.py", 1, NULL } };
 	struct tm_statistic st = { frames, 3, 3 * 1024 * 1024 + 1, 3 };
 	struct tm_statistic_diff d = { frames, 1, 0, -20480, 0, -2 };
 	struct tm_strbuf sb;
@@ -127,8 +128,8 @@ static void test_text(void)
 static void test_trace(void)
 {
 	struct tm_snapshot *s = tm_snapshot_new();
-	struct tm_frame fr[2] = { { tm_snapshot_intern_str(s, "new.py", 6), 7 },
-				  { tm_snapshot_intern_str(s, "old.py", 6), 1 } };
+	struct tm_frame fr[2] = { { tm_snapshot_intern_str(s, "new.py", 6), 7, NULL },
+				  { tm_snapshot_intern_str(s, "old.py", 6), 1, NULL } };
 	struct tm_trace t = { .size_bytes = 102349, .traceback = tm_snapshot_intern_traceback(s, fr, 2) };
 	struct tm_strbuf sb;
 
@@ -144,7 +145,8 @@ static void test_trace(void)
 
 static const char *fmt(struct tm_strbuf *sb, int has_limit, long limit, int mrf)
 {
-	static struct tm_frame frames[3] = { { "c.py", 3 }, { "b.py", 2 }, { "a.py", 1 } };
+	static struct tm_frame frames[3] = { { "c.py", 3, NULL }, { "b.py", 2, NULL },
+					     { "a.py", 1, NULL } };
 
 	tm_strbuf_reset(sb);
 	tm_traceback_format(sb, frames, 3, has_limit, limit, mrf, NULL);

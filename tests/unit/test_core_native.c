@@ -207,8 +207,8 @@ static void test_hostile(void)
 	fb_chunk(&f, "META", m, meta_counts(m, 1000000000), 0);
 	expect_fail(&f, "more records than", "header claiming 10^9 traces in a tiny file");
 
-	fb_header(&f, 2);
-	expect_fail(&f, "version 2 is not supported", "format version 2");
+	fb_header(&f, 3);
+	expect_fail(&f, "version 3 is not supported", "format version 3");
 
 	fb_header(&f, 1);
 	f.b[0] = 'X';
@@ -279,7 +279,7 @@ static void test_constant_columns(void)
 {
 	char path[] = "/tmp/tmbpf-test-native-XXXXXX", err[256] = "";
 	struct tm_snapshot *a = tm_snapshot_new(), *b;
-	struct tm_frame f = { tm_snapshot_intern_str(a, "x.py", 4), 1 };
+	struct tm_frame f = { tm_snapshot_intern_str(a, "x.py", 4), 1, NULL };
 	struct tm_trace t = { .size_bytes = 64, .total_nframe = 1, .thread_id = 7,
 			      .alloc_ns = 1000 };
 	unsigned char *buf;

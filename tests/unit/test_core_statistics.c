@@ -194,9 +194,9 @@ static void test_overflow(void)
 
 static void test_cmp(void)
 {
-	struct tm_frame a[2] = { { "x", 1 }, { "a", 1 } }; /* oldest: a:1 */
-	struct tm_frame b[1] = { { "b", 0 } };
-	struct tm_frame c[1] = { { "a", 1 } };
+	struct tm_frame a[2] = { { "x", 1, NULL }, { "a", 1, NULL } }; /* oldest: a:1 */
+	struct tm_frame b[1] = { { "b", 0, NULL } };
+	struct tm_frame c[1] = { { "a", 1, NULL } };
 
 	CHECK(tm_traceback_cmp(a, 2, b, 1) < 0, "oldest frame compared first");
 	CHECK(tm_traceback_cmp(c, 1, a, 2) < 0, "a prefix is smaller");

@@ -261,24 +261,24 @@ static void test_checked(const struct tm_layout *l, struct fake *f, struct tm_sy
 	memset(f->name1, 0x5a, sizeof(f->name1));
 	memset(f->lines, 0x5a, sizeof(f->lines));
 	memset(f->bytecode, 0x5a, sizeof(f->bytecode));
-	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 4), check, &fn, &line);
+	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 4), check, &fn, &line, NULL);
 	CHECK(rc == 0 && !strcmp(fn, "/a.py") && line == 31,
 	      "3.%d: dead code object symbolized from its image (%s:%u)", minor, fn, line);
 	/* Another object at the address: the entry read with the identity stands. */
 	make_ascii(l, f->name2, "/app/new.py");
 	make_lines(l, f->lines);
 	make_code(l, f, f->name2, 70);
-	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 8), check, &fn, &line);
+	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 8), check, &fn, &line, NULL);
 	CHECK(rc == 0 && !strcmp(fn, "/a.py") && line == 32,
 	      "3.%d: the identity's entry answers after the address is reused (%s:%u)", minor, fn, line);
 	memcpy(&other, f->code + l->co_filename, 8);
 	other = TM_CODE_CHECK(other, 70u);
-	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 0), other, &fn, &line);
+	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 0), other, &fn, &line, NULL);
 	CHECK(rc == 0 && !strcmp(fn, "/app/new.py") && line == 70,
 	      "3.%d: the new object's identity reads memory (%s:%u)", minor, fn, line);
 	/* An identity neither imaged nor in memory: <unknown>, not the new object. */
 	tm_symbolizer_flush(s);
-	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 0), check, &fn, &line);
+	rc = tm_symbolize_frame_checked(s, code, raw_lasti(l, f, 0), check, &fn, &line, NULL);
 	CHECK(rc == -ENOENT && !strcmp(fn, "<unknown>") && line == 0,
 	      "3.%d: identity gone without an image -> <unknown>:0 (%s:%u)", minor, fn, line);
 	/* Malformed images are refused. */

@@ -20,6 +20,7 @@
 struct tm_resolved_frame {
 	const char *filename;  /* owned by the process's symbolizer */
 	uint32_t lineno;
+	const char *name;      /* function name, same owner; NULL: unknown */
 };
 struct tm_resolved_stack;
 /* Code objects whose identity was read in the current pass (direct-mapped). */

@@ -87,11 +87,17 @@ static int resolve_stack(struct build *b, uint64_t id, struct stack_slot *out)
 			if (!b->frames[i].filename)
 				return -errno;
 			b->frames[i].lineno = rf[i].lineno;
+			b->frames[i].name = rf[i].name ? tm_snapshot_intern_str(b->snap, rf[i].name,
+									      strlen(rf[i].name))
+						       : NULL;
+			if (rf[i].name && !b->frames[i].name)
+				return -errno;
 		}
 	}
 	if (n == 0) {
 		b->frames[0].filename = b->unknown;
 		b->frames[0].lineno = 0;
+		b->frames[0].name = NULL;
 		n = 1;
 		if (total == 0)
 			total = 1;

@@ -100,13 +100,13 @@ static struct tm_resolved_stack *resolve(struct tm_capture *c, struct tm_capture
 		return NULL;
 	r->id = id;
 	for (uint32_t i = 0; i < nf; i++) {
-		const char *fn = NULL;
+		const char *fn = NULL, *name = NULL;
 		uint32_t line = 0;
 		int rc;
 
 		/* the object the frame saw (its identity), never another one */
 		rc = tm_symbolize_frame_checked(p->sym, st->frames[i].code, st->frames[i].lasti,
-						st->frames[i].check, &fn, &line);
+						st->frames[i].check, &fn, &line, &name);
 
 		if (rc == 1) {
 			skipped++;
@@ -115,8 +115,10 @@ static struct tm_resolved_stack *resolve(struct tm_capture *c, struct tm_capture
 		if (rc < 0 || !fn) {
 			fn = "<unknown>";
 			line = 0;
+			name = NULL;
 		}
 		r->frames[r->nframe].filename = fn;
+		r->frames[r->nframe].name = name;
 		r->frames[r->nframe].lineno = line;
 		r->nframe++;
 	}

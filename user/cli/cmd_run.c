@@ -9,7 +9,14 @@
 #include "cli/commands.h"
 #include "cli/live_render.h"
 #include "cli/live_session.h"
+#include "cli/output.h"
 #include "patch/launch.h"
+
+/* tmbpf's own failures, told apart from CMD's status as env(1) and
+ * timeout(1) do (cli_exit_status_text). */
+#define RUN_FAILED 125
+#define RUN_CANNOT_EXEC 126
+#define RUN_NOT_FOUND 127
 
 static int child_exit_code(int status)
 {
@@ -30,6 +37,7 @@ static const struct cli_table run_tables[] = {
 	LIVE_CLI_TABLE("Output (default: the top statistics on stdout)", live_output_options,
 		       struct run_ctx, o),
 	TM_STATS_CLI_TABLE(struct run_ctx, r),
+	TM_FILTER_CLI_TABLE(struct run_ctx, r),
 };
 
 static int run_run(const struct cli_command *cmd, int argc, char **argv)
@@ -39,21 +47,31 @@ static int run_run(const struct cli_command *cmd, int argc, char **argv)
 	struct live_session s;
 	struct tm_launch l;
 	struct tm_snapshot *snap = NULL;
+	struct cli_output out = { 0 };
 	char err[512];
-	int i, ret = 1, status = 0, exited = 0;
+	int i, e, ret = RUN_FAILED, status = 0, exited = 0;
 
 	live_opts_init(&c.o);
 	tm_stats_options_init(&c.r);
 	i = cli_parse(cmd, &c, argc, argv);
 	if (i < 0 || tm_stats_options_check(&c.r, "tmbpf run")) {
 		tm_stats_options_release(&c.r);
-		return i == CLI_HELP ? 0 : 2;
+		return i == CLI_HELP ? 0 : RUN_FAILED;
 	}
 	o = c.o;
-	if (tm_launch_stopped(&argv[i], &l, err, sizeof(err))) {
-		fprintf(stderr, "tmbpf: run: %s\n", err);
+	/* The output is checked before CMD runs: its data must not be lost at the end. */
+	if (o.output && cli_output_begin(&out, o.output, o.format)) {
 		tm_stats_options_release(&c.r);
-		return 1;
+		return RUN_FAILED;
+	}
+	e = tm_launch_stopped(&argv[i], &l, err, sizeof(err));
+	if (e) {
+		fprintf(stderr, "tmbpf: run: %s\n", err);
+		cli_output_abort(&out);
+		tm_stats_options_release(&c.r);
+		return e == -ENOENT ? RUN_NOT_FOUND
+		       : e == -EACCES || e == -ENOEXEC || e == -EISDIR || e == -EPERM ? RUN_CANNOT_EXEC
+										: RUN_FAILED;
 	}
 	o.pid = l.pid;
 	o.stopped_tid = l.pid; /* stopped at its entry point: the stub is injected through us */
@@ -63,8 +81,9 @@ static int run_run(const struct cli_command *cmd, int argc, char **argv)
 	o.capture.stop_on_finalize = 1;
 	if (live_attach(&s, &o)) {
 		tm_launch_abort(&l);
+		cli_output_abort(&out);
 		tm_stats_options_release(&c.r);
-		return 1;
+		return RUN_FAILED;
 	}
 	/* Ctrl-C reaches the child too (same process group): we keep going until
 	 * it finalizes or exits, so the snapshot is still taken. */
@@ -103,15 +122,21 @@ static int run_run(const struct cli_command *cmd, int argc, char **argv)
 	}
 	ret = 0;
 	if (snap && o.output)
-		ret = live_write_snapshot(&s, snap, o.output);
+		ret = cli_output_commit(&out, snap);
 	else if (snap)
 		ret = live_render_statistics(&c.r, snap, stdout);
 	else
 		ret = 1;
 	live_print_drops(&s, stderr);
-	if (!ret && exited)
-		ret = child_exit_code(status);
+	if (ret && exited)
+		fprintf(stderr, "tmbpf: run: exit status %d: tmbpf failed (CMD's status was %d)\n",
+			RUN_FAILED, child_exit_code(status));
+	if (ret)
+		ret = RUN_FAILED;
+	else
+		ret = exited ? child_exit_code(status) : RUN_FAILED;
 out:
+	cli_output_abort(&out);
 	tm_snapshot_free(snap);
 	live_detach(&s);
 	tm_stats_options_release(&c.r);
@@ -122,8 +147,9 @@ const struct cli_command cmd_run = {
 	.name = "run",
 	.usage = "run [OPTIONS] [--] CMD [ARGS...]",
 	.summary = "Start CMD traced from its first allocation; snapshot when it finalizes.",
-	.details = "Exit status: CMD's own (128+N when killed by signal N); 1 or 2 when tmbpf fails\n"
-		   "before CMD runs.\n",
+	.details = "Exit status: CMD's own (128+N when killed by signal N); 125 when tmbpf fails\n"
+		   "(usage, tracing, writing -o), 126 when CMD cannot be executed, 127 when it is not\n"
+		   "found.\n",
 	.run = run_run,
 	.tables = run_tables,
 	.ntables = sizeof(run_tables) / sizeof(run_tables[0]),

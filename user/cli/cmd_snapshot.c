@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/live_session.h"
+#include "cli/output.h"
 
 static double now_s(void)
 {
@@ -24,6 +25,19 @@ static int write_now(struct live_session *s, const char *path)
 	if (!snap)
 		return 1;
 	ret = live_write_snapshot(s, snap, path);
+	tm_snapshot_free(snap);
+	return ret;
+}
+
+/* The final file, prepared when tracing started. */
+static int write_final(struct live_session *s, struct cli_output *out)
+{
+	struct tm_snapshot *snap = live_take_snapshot(s);
+	int ret;
+
+	if (!snap)
+		return 1;
+	ret = cli_output_commit(out, snap);
 	tm_snapshot_free(snap);
 	return ret;
 }
@@ -50,6 +64,7 @@ static int run_snapshot(const struct cli_command *cmd, int argc, char **argv)
 {
 	struct live_opts o;
 	struct live_session s;
+	struct cli_output out = { 0 };
 	unsigned n = 0;
 	double start, next_every;
 	int ret = 0, rc;
@@ -66,9 +81,15 @@ static int run_snapshot(const struct cli_command *cmd, int argc, char **argv)
 		cli_usage_error(cmd, "--every is longer than --duration");
 		return 2;
 	}
-	live_install_signals();
-	if (live_attach(&s, &o))
+	/* Checked (and created, unnamed) before tracing: a typo in -o must not
+	 * cost the whole --duration. */
+	if (cli_output_begin(&out, o.output, o.format))
 		return 1;
+	live_install_signals();
+	if (live_attach(&s, &o)) {
+		cli_output_abort(&out);
+		return 1;
+	}
 	fprintf(stderr, "tmbpf: tracing PID %d (CPython %s, %u frames)%s\n", o.pid,
 		s.target.version, o.capture.max_frames,
 		o.duration_s ? "" : "; Ctrl-C writes the snapshot");
@@ -81,14 +102,14 @@ static int run_snapshot(const struct cli_command *cmd, int argc, char **argv)
 		t = now_s();
 		if (tm_capture_finalizing(s.capture, o.pid)) {
 			fprintf(stderr, "tmbpf: PID %d is finalizing\n", o.pid);
-			ret |= write_now(&s, o.output);
+			ret |= write_final(&s, &out);
 			break;
 		}
 		if (!live_target_alive(o.pid)) {
 			/* Not a clean end: say so in the exit code, after saving what we can. */
 			fprintf(stderr, "tmbpf: PID %d exited; snapshot of the blocks live at its end\n",
 				o.pid);
-			write_now(&s, o.output);
+			write_final(&s, &out);
 			ret = 1;
 			break;
 		}
@@ -101,12 +122,13 @@ static int run_snapshot(const struct cli_command *cmd, int argc, char **argv)
 			ret |= write_numbered(&s, &n);
 		}
 		if ((o.duration_s && t - start >= o.duration_s) || live_stop_requested) {
-			ret |= write_now(&s, o.output);
+			ret |= write_final(&s, &out);
 			break;
 		}
 	}
 	live_print_drops(&s, stderr);
 	live_detach(&s);
+	cli_output_abort(&out);
 	return ret ? 1 : 0;
 }
 

@@ -14,6 +14,7 @@ struct stats_ctx {
 
 static const struct cli_table stats_tables[] = {
 	TM_STATS_CLI_TABLE(struct stats_ctx, o),
+	TM_FILTER_CLI_TABLE(struct stats_ctx, o),
 };
 
 static struct tm_snapshot *load(const char *prog, const char *path)
@@ -28,10 +29,7 @@ static struct tm_snapshot *load(const char *prog, const char *path)
 
 static int report(const char *prog, const char *what, int err)
 {
-	if (err == -EOVERFLOW)
-		fprintf(stderr, "%s: %s: sizes or counts too large to add up in 64 bits\n", prog, what);
-	else
-		fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(-err));
+	fprintf(stderr, "%s: %s: %s\n", prog, what, tm_stats_strerror(err));
 	return 1;
 }
 
@@ -113,7 +111,7 @@ const struct cli_command cmd_stats = {
 		   "to CPython's Lib/tracemalloc.py; no root needed.\n",
 	.run = run_stats,
 	.tables = stats_tables,
-	.ntables = 1,
+	.ntables = sizeof(stats_tables) / sizeof(stats_tables[0]),
 	.operands_min = 1,
 	.operands_max = 1,
 };
@@ -126,7 +124,7 @@ const struct cli_command cmd_compare = {
 		   "versions compare.\n",
 	.run = run_compare,
 	.tables = stats_tables,
-	.ntables = 1,
+	.ntables = sizeof(stats_tables) / sizeof(stats_tables[0]),
 	.operands_min = 2,
 	.operands_max = 2,
 };

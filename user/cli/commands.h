@@ -5,7 +5,8 @@
  *
  * The commands (one struct cli_command each, in its cmd_*.c file): run()
  * returns the process exit code: 0 ok, 1 failure (one line on stderr
- * already printed), 2 usage error. */
+ * already printed), 2 usage error; tmbpf run: CMD's status, or 125-127
+ * (cli_exit_status_text, version.h). */
 #ifndef TM_CLI_COMMANDS_H
 #define TM_CLI_COMMANDS_H
 
@@ -14,7 +15,9 @@
 extern const struct cli_command cmd_stats;    /* cmd_stats.c: tmbpf stats FILE */
 extern const struct cli_command cmd_compare;  /* cmd_stats.c: tmbpf compare OLD NEW */
 extern const struct cli_command cmd_convert;  /* cmd_convert.c: tmbpf convert IN OUT */
-extern const struct cli_command cmd_info;     /* cmd_convert.c: tmbpf info FILE */
+extern const struct cli_command cmd_info;     /* cmd_info.c: tmbpf info FILE */
+extern const struct cli_command cmd_flamegraph; /* cmd_convert.c: tmbpf flamegraph FILE -o OUT */
+extern const struct cli_command cmd_leaks;    /* cmd_leaks.c: tmbpf leaks -p PID --window S */
 extern const struct cli_command cmd_top;      /* cmd_top.c: tmbpf [top] -p PID */
 extern const struct cli_command cmd_snapshot; /* cmd_snapshot.c: tmbpf snapshot -p PID -o FILE */
 extern const struct cli_command cmd_run;      /* cmd_run.c: tmbpf run -- CMD */

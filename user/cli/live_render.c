@@ -9,7 +9,7 @@ int live_render_statistics(const struct tm_stats_options *o, const struct tm_sna
 	int err = tm_stats_render_top(out, NULL, "snapshot", snap, o);
 
 	if (err) {
-		fprintf(stderr, "tmbpf: statistics: %s\n", strerror(-err));
+		fprintf(stderr, "tmbpf: statistics: %s\n", tm_stats_strerror(err));
 		return 1;
 	}
 	return 0;

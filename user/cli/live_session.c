@@ -11,6 +11,7 @@
 
 #include "core/format.h"
 #include "core/log.h"
+#include "cli/output.h"
 
 volatile sig_atomic_t live_stop_requested;
 volatile sig_atomic_t live_snapshot_requested;
@@ -50,6 +51,7 @@ void live_opts_init(struct live_opts *o)
 	o->capture.max_blocks = 1u << 20;
 	o->capture.max_stacks = 1u << 18;
 	o->interval_s = 5;
+	o->window_s = 60;
 	o->capture.redirect = 1;
 	/* Capture variants for tests and comparisons (DEVELOPERS.md). */
 	o->capture.perf_links = getenv("TMBPF_PERF_LINKS") != NULL;
@@ -85,13 +87,22 @@ const struct cli_option live_capture_options[] = {
 
 const struct cli_option live_output_options[] = {
 	{ "output", KEY_OUTPUT, "FILE", "write the snapshot to FILE (atomically, mode 0600)" },
-	{ "format", KEY_FORMAT, "pickle|native|json", "file format (default: by FILE's extension)" },
+	{ "format", KEY_FORMAT, TM_FORMAT_NAMES, "file format (default: by FILE's extension)" },
 	{ NULL, 0, NULL, NULL },
 };
 
 const struct cli_option live_top_options[] = {
 	{ "interval", KEY_INTERVAL, "S", "seconds between reports (default 5, at least 0.1)" },
 	{ "reset-peak", KEY_RESET_PEAK, NULL, "reset the peak after each report" },
+	{ "sort", KEY_SORT, "size|count|growth",
+	  "order of the statistics (default size; growth: since the last report)" },
+	{ "batch", KEY_BATCH, NULL, "print reports one after another even on a terminal" },
+	{ NULL, 0, NULL, NULL },
+};
+
+const struct cli_option live_leaks_options[] = {
+	{ "window", KEY_WINDOW, "S",
+	  "watch S seconds (default 60): report blocks allocated then and alive at the end" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -118,6 +129,23 @@ int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const c
 	case KEY_RESET_PEAK:
 		o->reset_peak = 1;
 		return 0;
+	case KEY_BATCH:
+		o->batch = 1;
+		return 0;
+	case KEY_SORT:
+		if (!strcmp(v, "size"))
+			o->sort = LIVE_SORT_SIZE;
+		else if (!strcmp(v, "count"))
+			o->sort = LIVE_SORT_COUNT;
+		else if (!strcmp(v, "growth"))
+			o->sort = LIVE_SORT_GROWTH;
+		else {
+			fprintf(stderr, "%s: --sort takes size, count or growth, not '%s'\n", prog, v);
+			return -1;
+		}
+		return 0;
+	case KEY_WINDOW:
+		return cli_parse_seconds(prog, opt->name, v, MIN_PERIOD_S, &o->window_s);
 	case KEY_NO_REDIRECT:
 		o->capture.redirect = 0;
 		return 0;
@@ -160,7 +188,7 @@ int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const c
 		return 0;
 	case KEY_FORMAT:
 		if (tm_format_parse(v, &o->format)) {
-			fprintf(stderr, "%s: --format takes pickle, native or json, not '%s'\n", prog, v);
+			fprintf(stderr, "%s: --format takes %s, not '%s'\n", prog, TM_FORMAT_NAMES, v);
 			return -1;
 		}
 		return 0;
@@ -242,15 +270,11 @@ struct tm_snapshot *live_take_snapshot(struct live_session *s)
 
 int live_write_snapshot(struct live_session *s, const struct tm_snapshot *snap, const char *path)
 {
-	char err[512];
-	enum tm_file_format fmt = s->opts->format ? s->opts->format : tm_format_from_path(path);
+	struct cli_output o;
 
-	if (tm_snapshot_save(snap, path, fmt, err, sizeof(err))) {
-		fprintf(stderr, "tmbpf: %s: %s\n", path, err);
+	if (cli_output_begin(&o, path, s->opts->format) || cli_output_commit(&o, snap))
 		return 1;
-	}
 	s->snapshots_written++;
-	fprintf(stderr, "tmbpf: wrote %s (%zu traces)\n", path, snap->ntraces);
 	return 0;
 }
 

@@ -22,7 +22,10 @@ struct live_opts {
 	double interval_s;       /* top: seconds between reports */
 	double duration_s;       /* snapshot: stop after (0: until Ctrl-C / exit) */
 	double every_s;          /* snapshot: periodic files */
+	double window_s;         /* leaks: how long to watch */
 	int reset_peak;          /* reset the peak after each report */
+	enum live_sort { LIVE_SORT_SIZE, LIVE_SORT_COUNT, LIVE_SORT_GROWTH } sort; /* top */
+	int batch;               /* top: line-oriented even on a terminal */
 	int verbose;             /* -v: probe placement and every counter; -vv: libbpf too */
 	pid_t stopped_tid;       /* run: the child's thread we hold in a ptrace stop */
 };
@@ -39,10 +42,10 @@ extern volatile sig_atomic_t live_snapshot_requested; /* SIGUSR1 */
 
 /* The live commands' option tables (options.h), all stored by
  * live_cli_set into a struct live_opts: the target (-p), capture, output
- * (-o, --format), top's (--interval, --reset-peak) and snapshot's
- * (--duration, --every). */
+ * (-o, --format), top's (--interval, --reset-peak, --sort, --batch),
+ * snapshot's (--duration, --every) and leaks' (--window). */
 extern const struct cli_option live_target_options[], live_capture_options[],
-	live_output_options[], live_top_options[], live_snapshot_options[];
+	live_output_options[], live_top_options[], live_snapshot_options[], live_leaks_options[];
 int live_cli_set(void *dst, const struct cli_option *opt, const char *value, const char *prog);
 #define LIVE_CLI_TABLE(heading, options, ctx_type, member) \
 	{ heading, options, live_cli_set, offsetof(ctx_type, member) }

@@ -9,7 +9,7 @@
 
 #define MAX_OPTIONS 128
 
-static const struct cli_option help_option = { "help", KEY_HELP, NULL, "show this help and exit" };
+const struct cli_option cli_help_option = { "help", KEY_HELP, NULL, "show this help and exit" };
 
 static size_t table_len(const struct cli_table *t)
 {
@@ -73,7 +73,7 @@ int cli_parse(const struct cli_command *cmd, void *ctx, int argc, char **argv)
 			}
 		}
 	}
-	longopts[n++] = (struct option){ help_option.name, no_argument, NULL, KEY_HELP };
+	longopts[n++] = (struct option){ cli_help_option.name, no_argument, NULL, KEY_HELP };
 	longopts[n] = (struct option){ 0 };
 	shorts[s] = '\0';
 
@@ -138,7 +138,7 @@ void cli_help(const struct cli_command *cmd, FILE *out)
 			print_option(out, o);
 	}
 	fprintf(out, "\n");
-	print_option(out, &help_option);
+	print_option(out, &cli_help_option);
 }
 
 int cli_parse_u32(const char *prog, const char *opt, const char *v, uint32_t lo, uint32_t hi,
@@ -197,4 +197,30 @@ int cli_parse_bytes(const char *prog, const char *opt, const char *v, uint64_t l
 	}
 	*out = (uint64_t)x << shift;
 	return 0;
+}
+
+int cli_parse_duration(const char *prog, const char *opt, const char *v, uint64_t *ns)
+{
+	static const struct { const char *unit; double s; } units[] = {
+		{ "", 1 }, { "s", 1 }, { "ms", 1e-3 }, { "m", 60 }, { "min", 60 }, { "h", 3600 },
+		{ "d", 86400 },
+	};
+	char *end;
+	double x;
+
+	errno = 0;
+	x = strtod(v, &end);
+	if (!errno && end != v && x >= 0) {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			double t = x * units[i].s;
+
+			if (strcmp(end, units[i].unit) || t > 10 * 366 * 86400.0)
+				continue;
+			*ns = (uint64_t)(t * 1e9 + 0.5);
+			return 0;
+		}
+	}
+	fprintf(stderr, "%s: --%s takes a duration such as 30, 90s, 500ms, 10m, 2h or 1d, not '%s'\n",
+		prog, opt, v);
+	return -1;
 }

@@ -15,6 +15,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct cli_option;
+/* --help, which every command takes (not in any table). */
+extern const struct cli_option cli_help_option;
+
 /* Keys of every option of every command (getopt_long's val): short options
  * are their letter; the others come from this list, so tables can be
  * combined freely. */
@@ -27,12 +31,13 @@ enum cli_key {
 	/* statistics */
 	KEY_KEY, KEY_CUMULATIVE, KEY_LIMIT, KEY_TRACEBACK, KEY_TRACEBACK_LIMIT,
 	KEY_MOST_RECENT_FIRST, KEY_INCLUDE, KEY_EXCLUDE, KEY_INCLUDE_ANY, KEY_EXCLUDE_ANY,
-	KEY_DOMAIN, KEY_EXCLUDE_DOMAIN, KEY_JSON,
+	KEY_DOMAIN, KEY_EXCLUDE_DOMAIN, KEY_JSON, KEY_OLDER_THAN, KEY_YOUNGER_THAN,
 	/* capture */
 	KEY_FRAMES, KEY_MAX_BLOCKS, KEY_MAX_STACKS, KEY_NO_REDIRECT, KEY_NO_NEWREF, KEY_PROBE_MODE,
 	KEY_SAMPLE_BYTES, KEY_SAMPLE_SET,
 	/* outputs and timing */
-	KEY_FORMAT, KEY_INTERVAL, KEY_RESET_PEAK, KEY_DURATION, KEY_EVERY,
+	KEY_FORMAT, KEY_INTERVAL, KEY_RESET_PEAK, KEY_DURATION, KEY_EVERY, KEY_SORT, KEY_WINDOW,
+	KEY_BATCH,
 };
 
 struct cli_option {
@@ -93,6 +98,9 @@ int cli_parse_seconds(const char *prog, const char *opt, const char *v, double m
 /* A byte count with an optional suffix k, m, g (powers of 1024). */
 int cli_parse_bytes(const char *prog, const char *opt, const char *v, uint64_t lo, uint64_t hi,
 		    uint64_t *out);
+/* A duration: a number with an optional unit, ms, s (the default), m, h
+ * or d ("90", "1.5m", "2h"); up to 10 years. */
+int cli_parse_duration(const char *prog, const char *opt, const char *v, uint64_t *ns);
 
 /* The commands, for the top-level help, the man page and completion
  * (main.c). */

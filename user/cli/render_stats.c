@@ -146,15 +146,118 @@ static int json_head(struct tm_strbuf *sb, const char *what, const struct tm_sta
 				 tm_key_type_name(o->key), o->cumulative ? "true" : "false", n, what);
 }
 
-/* The filtered snapshot, or snap itself when there are no filters. */
 static const struct tm_snapshot *filtered(const struct tm_snapshot *snap,
 					  const struct tm_stats_options *o, struct tm_snapshot **own)
 {
-	*own = NULL;
-	if (!o->nfilters)
-		return snap;
-	*own = tm_snapshot_filter_traces(snap, o->filters, o->nfilters);
-	return *own;
+	return tm_stats_filtered(snap, o, own);
+}
+
+/* "10 s", "1 min", "1 h", "1 day": a bucket edge. */
+static void age_edge(char *buf, size_t len, uint64_t ns)
+{
+	uint64_t s = ns / 1000000000u;
+
+	if (s >= 86400)
+		snprintf(buf, len, "%llu day", (unsigned long long)(s / 86400));
+	else if (s >= 3600)
+		snprintf(buf, len, "%llu h", (unsigned long long)(s / 3600));
+	else if (s >= 60)
+		snprintf(buf, len, "%llu min", (unsigned long long)(s / 60));
+	else
+		snprintf(buf, len, "%llu s", (unsigned long long)s);
+}
+
+/* One bucket as a Statistic-like line: "age 10 s - 1 min: size=..., count=..., average=...". */
+static int format_bucket(struct tm_strbuf *sb, const struct tm_age_bucket *b)
+{
+	char lo[32], hi[32], size[TM_SIZE_STRLEN], avg[TM_SIZE_STRLEN];
+	int err;
+
+	if (b->max_ns == 0)
+		err = tm_strbuf_appends(sb, "age unknown");
+	else if (b->max_ns == UINT64_MAX)
+		age_edge(lo, sizeof(lo), b->min_ns), err = tm_strbuf_appendf(sb, "age >= %s", lo);
+	else
+		age_edge(lo, sizeof(lo), b->min_ns), age_edge(hi, sizeof(hi), b->max_ns),
+			err = tm_strbuf_appendf(sb, "age %s - %s", lo, hi);
+	if (err || (err = tm_format_size_u64(size, sizeof(size), b->size_bytes, 0)) ||
+	    (err = tm_format_size_double(avg, sizeof(avg), tm_div_u64(b->size_bytes, b->count), 0)))
+		return err;
+	return tm_strbuf_appendf(sb, ": size=%s, count=%llu, average=%s", size,
+				 (unsigned long long)b->count, avg);
+}
+
+/* --key age: the buckets with blocks, youngest first, as text or JSON. */
+static int render_ages(FILE *out, FILE *diag, const char *label, const struct tm_snapshot *s,
+		       const struct tm_stats_options *o)
+{
+	struct tm_age_bucket b[TM_AGE_NBUCKETS];
+	struct tm_strbuf sb, line;
+	size_t shown_n = 0;
+	int err;
+
+	if (!tm_snapshot_ntimed(s) && s->ntraces)
+		return -ENODATA;
+	err = tm_age_histogram(s, b);
+	if (err)
+		return err;
+	tm_strbuf_init(&sb);
+	tm_strbuf_init(&line);
+	if (o->json)
+		err = tm_strbuf_appendf(&sb, "{\"key_type\": \"age\", \"buckets\": [");
+	for (int k = 0; k < TM_AGE_NBUCKETS && !err; k++) {
+		if (!b[k].count)
+			continue;
+		tm_strbuf_reset(&line);
+		err = format_bucket(&line, &b[k]);
+		if (err)
+			break;
+		if (!o->json) {
+			err = tm_strbuf_appendf(&sb, "%s\n", tm_strbuf_str(&line));
+		} else {
+			err = tm_strbuf_appendf(&sb, "%s\n    {\"min_ns\": %llu, \"max_ns\": ",
+						shown_n ? "," : "", (unsigned long long)b[k].min_ns);
+			if (!err && b[k].max_ns == UINT64_MAX)
+				err = tm_strbuf_appends(&sb, "null");
+			else if (!err)
+				err = tm_strbuf_appendf(&sb, "%llu", (unsigned long long)b[k].max_ns);
+			if (!err)
+				err = tm_strbuf_appendf(&sb, ", \"known\": %s, \"size\": %llu, \"count\": %llu",
+							b[k].max_ns ? "true" : "false",
+							(unsigned long long)b[k].size_bytes,
+							(unsigned long long)b[k].count);
+			if (!err)
+				err = json_average(&sb, b[k].size_bytes, b[k].count);
+			if (!err)
+				err = json_text(&sb, &line);
+			if (!err)
+				err = tm_strbuf_append(&sb, "}", 1);
+		}
+		shown_n++;
+	}
+	if (!err && o->json)
+		err = tm_strbuf_appends(&sb, "\n]}\n");
+	if (!err)
+		err = write_out(out, &sb);
+	if (!err && diag)
+		fprintf(diag, "%s: %zu traces, %zu of them with an allocation time, %zu age buckets\n",
+			label, s->ntraces, tm_snapshot_ntimed(s), shown_n);
+	tm_strbuf_release(&sb);
+	tm_strbuf_release(&line);
+	return err;
+}
+
+/* The live view's --sort count: (count, size, traceback) descending, as
+ * tracemalloc orders by (size, count, traceback). */
+static int cmp_count(const void *a, const void *b)
+{
+	const struct tm_statistic *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	if (x->size_bytes != y->size_bytes)
+		return x->size_bytes < y->size_bytes ? 1 : -1;
+	return -tm_traceback_cmp(x->frames, x->nframe, y->frames, y->nframe);
 }
 
 int tm_stats_render_top(FILE *out, FILE *diag, const char *label, const struct tm_snapshot *snap,
@@ -172,7 +275,13 @@ int tm_stats_render_top(FILE *out, FILE *diag, const char *label, const struct t
 	tm_strbuf_init(&sb);
 	if (!s)
 		return -errno;
+	if (o->key_age) {
+		err = render_ages(out, diag, label, s, o);
+		goto cleanup;
+	}
 	err = tm_statistics_compute(s, o->key, o->cumulative, &st);
+	if (!err && o->sort_by_count)
+		qsort(st.stats, st.nstats, sizeof(st.stats[0]), cmp_count);
 	if (!err && o->show_traceback && !(lc = tm_linecache_new()))
 		err = -ENOMEM;
 	if (err)

@@ -117,19 +117,27 @@ static int parse_domain_opt(struct tm_stats_options *o, const char *prog, int in
 }
 
 const struct cli_option tm_stats_cli_options[] = {
-	{ "key", KEY_KEY, "lineno|filename|traceback", "group statistics by (default lineno)" },
+	{ "key", KEY_KEY, "lineno|filename|traceback|age", "group statistics by (default lineno)" },
 	{ "cumulative", KEY_CUMULATIVE, NULL, "count every frame of each traceback" },
 	{ "limit", KEY_LIMIT, "N", "show N statistics, 0 = all (default 10)" },
 	{ "traceback", KEY_TRACEBACK, NULL, "print each statistic's traceback" },
 	{ "traceback-limit", KEY_TRACEBACK_LIMIT, "N", "... only N frames (Traceback.format limit)" },
 	{ "most-recent-first", KEY_MOST_RECENT_FIRST, NULL, "... most recent frame first" },
+	{ "json", KEY_JSON, NULL, "JSON instead of tracemalloc's text" },
+	{ NULL, 0, NULL, NULL },
+};
+
+const struct cli_option tm_filter_cli_options[] = {
 	{ "include", KEY_INCLUDE, "SPEC", "keep traces whose allocating frame matches SPEC" },
 	{ "exclude", KEY_EXCLUDE, "SPEC", "drop traces whose allocating frame matches SPEC" },
 	{ "include-any", KEY_INCLUDE_ANY, "SPEC", "keep traces with any frame matching SPEC" },
 	{ "exclude-any", KEY_EXCLUDE_ANY, "SPEC", "drop traces with any frame matching SPEC" },
 	{ "domain", KEY_DOMAIN, "N", "keep traces of address domain N" },
 	{ "exclude-domain", KEY_EXCLUDE_DOMAIN, "N", "drop traces of address domain N" },
-	{ "json", KEY_JSON, NULL, "JSON instead of tracemalloc's text" },
+	{ "older-than", KEY_OLDER_THAN, "DURATION",
+	  "keep blocks allocated at least DURATION before the snapshot (5, 90s, 10m, 2h, 1d)" },
+	{ "younger-than", KEY_YOUNGER_THAN, "DURATION",
+	  "keep blocks allocated less than DURATION before the snapshot" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -152,9 +160,18 @@ int tm_stats_cli_set(void *dst, const struct cli_option *opt, const char *v, con
 		o->json = 1;
 		return 0;
 	case KEY_KEY:
-		if (tm_key_type_parse(v, &o->key))
-			return usage_err(prog, "unknown --key '%s' (lineno, filename or traceback)", v);
+		o->key_age = !strcmp(v, "age");
+		if (o->key_age)
+			o->key = TM_KEY_LINENO;
+		else if (tm_key_type_parse(v, &o->key))
+			return usage_err(prog, "unknown --key '%s' (lineno, filename, traceback or age)", v);
 		return 0;
+	case KEY_OLDER_THAN:
+		o->age.has_older = 1;
+		return cli_parse_duration(prog, opt->name, v, &o->age.older_ns);
+	case KEY_YOUNGER_THAN:
+		o->age.has_younger = 1;
+		return cli_parse_duration(prog, opt->name, v, &o->age.younger_ns);
 	case KEY_LIMIT:
 		if (parse_long(v, 0, LONG_MAX, &n))
 			return usage_err(prog, "bad --limit '%s' (a count, 0 = all)", v);
@@ -181,5 +198,30 @@ int tm_stats_options_check(const struct tm_stats_options *o, const char *prog)
 {
 	if (o->cumulative && o->key == TM_KEY_TRACEBACK)
 		return usage_err(prog, "%s", "--cumulative cannot be used with --key traceback");
+	if (o->cumulative && o->key_age)
+		return usage_err(prog, "%s", "--cumulative cannot be used with --key age");
+	if (o->key_age && !strcmp(prog, "tmbpf compare"))
+		return usage_err(prog, "%s", "--key age is for one snapshot (stats, the live view)");
 	return 0;
+}
+
+const struct tm_snapshot *tm_stats_filtered(const struct tm_snapshot *snap,
+					    const struct tm_stats_options *o,
+					    struct tm_snapshot **own)
+{
+	*own = NULL;
+	if (!o->nfilters && !o->age.has_older && !o->age.has_younger)
+		return snap;
+	*own = tm_snapshot_filter_age(snap, o->filters, o->nfilters, &o->age);
+	return *own;
+}
+
+const char *tm_stats_strerror(int err)
+{
+	if (err == -ENODATA)
+		return "no allocation times (tracemalloc pickles have none; snapshots tmbpf takes "
+		       "in its native format do)";
+	if (err == -EOVERFLOW)
+		return "sizes or counts too large to add up in 64 bits";
+	return strerror(-err);
 }

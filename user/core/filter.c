@@ -576,7 +576,12 @@ static const struct tm_traceback *copy_traceback(struct tm_snapshot *dst,
 
 		frames[i].filename = tm_snapshot_intern_str(dst, fn, strlen(fn));
 		frames[i].lineno = tb->frames[i].lineno;
+		frames[i].name = NULL;
 		if (!frames[i].filename)
+			goto cleanup;
+		if (tb->frames[i].name &&
+		    !(frames[i].name = tm_snapshot_intern_str(dst, tb->frames[i].name,
+							      strlen(tb->frames[i].name))))
 			goto cleanup;
 	}
 	out = tm_snapshot_intern_traceback(dst, frames, tb->nframe);
@@ -587,6 +592,13 @@ cleanup:
 
 struct tm_snapshot *tm_snapshot_filter_traces(const struct tm_snapshot *snap,
 					      const struct tm_filter *filters, size_t nfilters)
+{
+	return tm_snapshot_filter_traces_ex(snap, filters, nfilters, NULL, NULL);
+}
+
+struct tm_snapshot *tm_snapshot_filter_traces_ex(const struct tm_snapshot *snap,
+						 const struct tm_filter *filters, size_t nfilters,
+						 tm_trace_pred_fn pred, void *ctx)
 {
 	size_t ntb = tm_snapshot_ntracebacks(snap);
 	struct match_cache mc = { NULL, ntb };
@@ -609,7 +621,10 @@ struct tm_snapshot *tm_snapshot_filter_traces(const struct tm_snapshot *snap,
 	for (size_t i = 0; i < snap->ntraces; i++) {
 		struct tm_trace t = snap->traces[i];
 		uint32_t idx = t.traceback->index;
-		int keep = keep_trace(filters, nfilters, &mc, &t);
+		int keep = pred ? pred(ctx, &t) : 1;
+
+		if (keep > 0)
+			keep = keep_trace(filters, nfilters, &mc, &t);
 
 		if (keep < 0) {
 			err = keep;

@@ -61,4 +61,12 @@ int tm_filter_match_trace(const struct tm_filter *f, const struct tm_trace *trac
 struct tm_snapshot *tm_snapshot_filter_traces(const struct tm_snapshot *snap,
 					      const struct tm_filter *filters, size_t nfilters);
 
+/* The same with one more condition, tested first: pred(ctx, trace) returns
+ * 1 to keep the trace (if the filters do), 0 to drop it, or a negative
+ * errno. */
+typedef int (*tm_trace_pred_fn)(void *ctx, const struct tm_trace *trace);
+struct tm_snapshot *tm_snapshot_filter_traces_ex(const struct tm_snapshot *snap,
+						 const struct tm_filter *filters, size_t nfilters,
+						 tm_trace_pred_fn pred, void *ctx);
+
 #endif

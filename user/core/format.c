@@ -745,7 +745,7 @@ static void py_strip(const char **s, size_t *len)
 int tm_linecache_getline(struct tm_linecache *lc, const char *filename, uint32_t lineno,
 			 const char **line, size_t *len)
 {
-	uint64_t h = tm_frames_hash(&(struct tm_frame){ filename, 0 }, 1);
+	uint64_t h = tm_frames_hash(&(struct tm_frame){ filename, 0, NULL }, 1);
 	struct lc_entry **head = &lc->buckets[h % LC_BUCKETS], *e;
 	int err;
 

@@ -96,6 +96,10 @@ static void put_tracebacks(struct tm_out *o, const struct tm_snapshot *snap)
 			put(o, f ? ", [" : "[");
 			put_str(o, tb->frames[f].filename);
 			put_key_u64(o, ", ", tb->frames[f].lineno);
+			if (tb->frames[f].name) {
+				put(o, ", ");
+				put_str(o, tb->frames[f].name);
+			}
 			put(o, "]");
 		}
 		put(o, "]");

@@ -37,3 +37,16 @@ void tm_log(enum tm_log_level level, const char *fmt, ...)
 	va_end(ap);
 	log_fn(level, line);
 }
+
+static tm_progress_fn progress_fn;
+
+void tm_progress_set(tm_progress_fn fn)
+{
+	progress_fn = fn;
+}
+
+void tm_progress(const char *what, unsigned long long done, unsigned long long total)
+{
+	if (progress_fn)
+		progress_fn(what, done, total);
+}

@@ -31,4 +31,12 @@ int tm_log_enabled(enum tm_log_level level);
 /* The highest level the callback wants (default TM_LOG_INFO). */
 void tm_log_set_level(enum tm_log_level max);
 
+/* Progress of long offline work (loading a large file), also through a
+ * callback: done of total bytes (total 0: unknown); a last call with
+ * done == total ends it. what names the work ("loading"). */
+typedef void (*tm_progress_fn)(const char *what, unsigned long long done,
+			       unsigned long long total);
+void tm_progress_set(tm_progress_fn fn);
+void tm_progress(const char *what, unsigned long long done, unsigned long long total);
+
 #endif

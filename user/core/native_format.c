@@ -1,4 +1,5 @@
-/* Writer of tmbpf's native snapshot format, version 1 (layout: docs/formats.md).
+/* Writer of tmbpf's native snapshot format (layout: docs/formats.md): version 2
+ * when a frame has a function name, else version 1, which older readers open.
  *
  * A 16-byte header, then chunks of at most 16 MiB each (uncompressed), each
  * zlib-compressed with a CRC-32 of its header and of its compressed bytes
@@ -188,8 +189,9 @@ static void put_meta(struct buf *b, const struct tm_snapshot *snap, uint64_t nfr
 struct tables {
 	struct tm_ptrmap strmap, framemap;
 	const char **strs;
-	struct tm_frame *frames;
+	struct tm_frame *frames;    /* filename and name hold string ids + 1 (0: none) */
 	size_t nstrs, nframes;
+	int named;                  /* some frame has a name: version 2 */
 	uint32_t *tb_frame_ids; /* all tracebacks' frame ids, in order */
 };
 
@@ -209,6 +211,17 @@ static int number(struct tm_ptrmap *m, const void *ptr, uint64_t tag, size_t *n,
 	return 0;
 }
 
+static int string_id(struct tables *t, const char *s, uint32_t *sid)
+{
+	size_t before = t->nstrs;
+
+	if (number(&t->strmap, s, 0, &t->nstrs, sid))
+		return -ENOMEM;
+	if (t->nstrs != before)
+		t->strs[*sid] = s;
+	return 0;
+}
+
 static int build_tables(const struct tm_snapshot *snap, struct tables *t)
 {
 	size_t ntb = tm_snapshot_ntracebacks(snap), total = 0, k = 0;
@@ -216,8 +229,8 @@ static int build_tables(const struct tm_snapshot *snap, struct tables *t)
 	for (size_t i = 0; i < ntb; i++)
 		total += tm_snapshot_traceback_at(snap, i)->nframe;
 	t->tb_frame_ids = malloc((total ? total : 1) * sizeof(*t->tb_frame_ids));
-	/* At most one string and one frame per traceback frame. */
-	t->strs = malloc((total ? total : 1) * sizeof(*t->strs));
+	/* At most two strings (file, function) and one frame per traceback frame. */
+	t->strs = malloc((total ? 2 * total : 1) * sizeof(*t->strs));
 	t->frames = malloc((total ? total : 1) * sizeof(*t->frames));
 	if (!t->tb_frame_ids || !t->strs || !t->frames)
 		return -ENOMEM;
@@ -227,18 +240,25 @@ static int build_tables(const struct tm_snapshot *snap, struct tables *t)
 		for (uint32_t f = 0; f < tb->nframe; f++) {
 			const struct tm_frame *fr = &tb->frames[f];
 			size_t before = t->nframes;
-			uint32_t id, sid;
+			uint32_t id, sid, nid = 0;
 
-			if (number(&t->framemap, fr->filename, fr->lineno | (1ULL << 32), &t->nframes, &id))
+			/* A frame record per (filename, lineno, name): a 3.11
+			 * comprehension and its function share a line. */
+			if (fr->name) {
+				if (string_id(t, fr->name, &nid))
+					return -ENOMEM;
+				nid++;
+				t->named = 1;
+			}
+			if (number(&t->framemap, fr->filename, fr->lineno | (uint64_t)nid << 32, &t->nframes,
+				   &id))
 				return -ENOMEM;
 			if (t->nframes != before) {
-				before = t->nstrs;
-				if (number(&t->strmap, fr->filename, 0, &t->nstrs, &sid))
+				if (string_id(t, fr->filename, &sid))
 					return -ENOMEM;
-				if (t->nstrs != before)
-					t->strs[sid] = fr->filename;
 				t->frames[id].filename = (const char *)(uintptr_t)sid;
 				t->frames[id].lineno = fr->lineno;
+				t->frames[id].name = (const char *)(uintptr_t)nid;
 			}
 			t->tb_frame_ids[k++] = id;
 		}
@@ -287,6 +307,8 @@ static int write_frames(struct nwriter *w, const struct tables *t)
 		for (size_t k = i; k < i + n; k++) {
 			buf_varint(&w->raw, (uintptr_t)t->frames[k].filename);
 			buf_varint(&w->raw, t->frames[k].lineno);
+			if (t->named)
+				buf_varint(&w->raw, (uintptr_t)t->frames[k].name);
 		}
 		ret = write_chunk(w, CH_FRMS);
 		if (ret)
@@ -501,7 +523,7 @@ int tm_native_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t 
 	if (ret)
 		goto cleanup;
 	memcpy(hdr, TM_NATIVE_MAGIC, TM_NATIVE_MAGIC_LEN);
-	hdr[8] = TM_NATIVE_VERSION, hdr[9] = 0; /* format version */
+	hdr[8] = t.named ? 2 : 1, hdr[9] = 0; /* format version */
 	hdr[10] = 0, hdr[11] = 0;               /* flags */
 	put32(hdr + 12, (uint32_t)crc32(0, hdr, 12));
 	ret = tm_out_write(&w.out, hdr, sizeof(hdr));

@@ -1,4 +1,5 @@
-/* Reader of tmbpf's native snapshot format, version 1 (layout: docs/formats.md).
+/* Reader of tmbpf's native snapshot format, versions 1 and 2 (layout:
+ * docs/formats.md; version 2 adds a function name to each frame).
  *
  * The file is read as a stream, one chunk at a time, through a read callback,
  * so memory is the snapshot itself plus one chunk (at most 16 MiB inflated).
@@ -34,6 +35,7 @@ struct nreader {
 	struct tm_frame *scratch; /* one traceback being built */
 	size_t scratch_cap;
 	unsigned meta_seen; /* bit per meta tag */
+	unsigned version;   /* of the file: 1 or 2 (frames with names) */
 	char *err;
 	size_t errlen;
 };
@@ -264,19 +266,21 @@ static int parse_strings(struct nreader *r, struct cur *c)
 
 static int parse_frames(struct nreader *r, struct cur *c)
 {
-	uint64_t n, sid, lineno;
+	uint64_t n, sid, lineno, name = 0;
 
-	if (get_uv(r, c, &n, left(c) / 2, "frame count"))
+	if (get_uv(r, c, &n, left(c) / (r->version >= 2 ? 3 : 2), "frame count"))
 		return -EINVAL;
 	if (grow((void **)&r->frames, &r->frames_cap, r->nframes + n, sizeof(*r->frames)))
 		FAIL(r, "out of memory");
 	for (uint64_t i = 0; i < n; i++) {
 		if (get_uv(r, c, &sid, r->nstrs ? r->nstrs - 1 : 0, "string reference") ||
-		    get_uv(r, c, &lineno, UINT32_MAX, "line number"))
+		    get_uv(r, c, &lineno, UINT32_MAX, "line number") ||
+		    (r->version >= 2 && get_uv(r, c, &name, r->nstrs, "function name reference")))
 			return -EINVAL;
 		if (!r->nstrs)
 			FAIL(r, "corrupt snapshot: frame before any string");
 		r->frames[r->nframes].filename = r->strs[sid];
+		r->frames[r->nframes].name = name ? r->strs[name - 1] : NULL;
 		r->frames[r->nframes++].lineno = (uint32_t)lineno;
 	}
 	return 0;
@@ -478,9 +482,10 @@ static int read_header(struct nreader *r)
 	if (get32(h + 12) != (uint32_t)crc32(0, h, 12))
 		FAIL(r, "corrupt snapshot: header checksum mismatch");
 	version = h[8] | h[9] << 8;
-	if (version != TM_NATIVE_VERSION)
-		FAIL(r, "native format version %u is not supported (this tmbpf reads version %u)",
+	if (version < 1 || version > TM_NATIVE_VERSION)
+		FAIL(r, "native format version %u is not supported (this tmbpf reads versions 1-%u)",
 		     version, TM_NATIVE_VERSION);
+	r->version = version;
 	if (h[10] || h[11])
 		FAIL(r, "unsupported native format flags 0x%02x%02x", h[11], h[10]);
 	return 0;

@@ -294,6 +294,7 @@ static int build_traceback(struct preader *r, struct pval *it, size_t n, struct 
 			FAIL(r, "not a tracemalloc snapshot: traceback holds a non-frame");
 		r->frames[i].filename = r->strs[it[i].u >> 32].interned;
 		r->frames[i].lineno = (uint32_t)it[i].u;
+		r->frames[i].name = NULL; /* tracemalloc's Frame has none */
 	}
 	tb = tm_snapshot_intern_traceback(r->snap, r->frames, (uint32_t)n);
 	if (!tb)

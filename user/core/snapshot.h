@@ -32,9 +32,14 @@
 /* Largest traceback we accept from any input (tracemalloc caps at 65535). */
 #define TM_MAX_FRAMES 65535u
 
+/* A frame is identified by (filename, lineno), as in tracemalloc: name is an
+ * annotation (live captures read co_qualname, 3.11+, or co_name; pickles
+ * have none) and takes no part in hashing, comparing or interning, so a
+ * traceback keeps the names it was first interned with. */
 struct tm_frame {
 	const char *filename; /* interned, NUL-terminated UTF-8 (may hold surrogates) */
 	uint32_t lineno;      /* 0: unknown, as tracemalloc prints it */
+	const char *name;     /* interned function name, or NULL: unknown */
 };
 
 struct tm_traceback {
@@ -92,7 +97,8 @@ void tm_snapshot_free(struct tm_snapshot *snap);
 /* Intern len bytes (no NUL inside: -EINVAL). Returns the snapshot-owned copy. */
 const char *tm_snapshot_intern_str(struct tm_snapshot *snap, const char *s, size_t len);
 
-/* Intern a traceback; frames[i].filename must already be interned in snap.
+/* Intern a traceback; frames[i].filename (and name, when set) must already be
+ * interned in snap.
  * nframe must be 1..TM_MAX_FRAMES. Returns the snapshot-owned traceback. */
 const struct tm_traceback *tm_snapshot_intern_traceback(struct tm_snapshot *snap,
 							const struct tm_frame *frames,

@@ -3,6 +3,7 @@
 #include "core/snapshot_io.h"
 #include "core/snapshot_io_internal.h"
 #include "core/text_encoding.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void tm_io_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -116,40 +118,53 @@ void tm_ptrmap_release(struct tm_ptrmap *m)
 	m->cap = m->count = 0;
 }
 
+static const struct {
+	const char *ext;
+	enum tm_file_format fmt;
+} extensions[] = {
+	{ ".pickle", TM_FORMAT_PICKLE }, { ".pkl", TM_FORMAT_PICKLE }, { ".json", TM_FORMAT_JSON },
+	{ ".pb.gz", TM_FORMAT_PPROF }, { ".pb", TM_FORMAT_PPROF }, { ".pprof", TM_FORMAT_PPROF },
+	{ ".folded", TM_FORMAT_FOLDED }, { ".html", TM_FORMAT_HTML }, { ".htm", TM_FORMAT_HTML },
+};
+
+static const char *const format_names[] = {
+	[TM_FORMAT_AUTO] = "auto", [TM_FORMAT_PICKLE] = "pickle", [TM_FORMAT_NATIVE] = "native",
+	[TM_FORMAT_JSON] = "json", [TM_FORMAT_PPROF] = "pprof", [TM_FORMAT_FOLDED] = "folded",
+	[TM_FORMAT_HTML] = "html",
+};
+
 enum tm_file_format tm_format_from_path(const char *path)
 {
-	const char *dot = strrchr(path, '.');
+	const char *base = strrchr(path, '/');
+	size_t len;
 
-	if (dot && strchr(dot, '/'))
-		dot = NULL;
-	if (dot && (!strcmp(dot, ".pickle") || !strcmp(dot, ".pkl")))
-		return TM_FORMAT_PICKLE;
-	if (dot && !strcmp(dot, ".json"))
-		return TM_FORMAT_JSON;
+	base = base ? base + 1 : path;
+	len = strlen(base);
+	for (size_t i = 0; i < sizeof(extensions) / sizeof(extensions[0]); i++) {
+		size_t n = strlen(extensions[i].ext);
+
+		/* ".pickle" alone is a hidden file's name, not an extension */
+		if (len > n && !strcmp(base + len - n, extensions[i].ext))
+			return extensions[i].fmt;
+	}
 	return TM_FORMAT_NATIVE;
 }
 
 int tm_format_parse(const char *name, enum tm_file_format *fmt)
 {
-	if (!strcmp(name, "pickle"))
-		*fmt = TM_FORMAT_PICKLE;
-	else if (!strcmp(name, "native"))
-		*fmt = TM_FORMAT_NATIVE;
-	else if (!strcmp(name, "json"))
-		*fmt = TM_FORMAT_JSON;
-	else
-		return -EINVAL;
-	return 0;
+	for (size_t i = TM_FORMAT_PICKLE; i < sizeof(format_names) / sizeof(format_names[0]); i++)
+		if (!strcmp(name, format_names[i])) {
+			*fmt = (enum tm_file_format)i;
+			return 0;
+		}
+	return -EINVAL;
 }
 
 const char *tm_format_name(enum tm_file_format fmt)
 {
-	switch (fmt) {
-	case TM_FORMAT_PICKLE: return "pickle";
-	case TM_FORMAT_NATIVE: return "native";
-	case TM_FORMAT_JSON: return "json";
-	default: return "auto";
-	}
+	if ((size_t)fmt < sizeof(format_names) / sizeof(format_names[0]))
+		return format_names[fmt];
+	return "auto";
 }
 
 struct mem_src {
@@ -194,9 +209,28 @@ struct tm_snapshot *tm_snapshot_load_mem(const void *data, size_t len, char *err
 	return NULL;
 }
 
+/* A file being read, with progress reported through log.h's callback once
+ * loading has taken PROGRESS_AFTER_NS: quick loads stay silent. */
+struct fd_src {
+	int fd;
+	uint64_t done, total, next_report, start_ns;
+	int reporting;
+};
+
+#define PROGRESS_AFTER_NS 300000000ull
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static long fd_read(void *ctx, void *buf, size_t len)
 {
-	int fd = *(int *)ctx;
+	struct fd_src *src = ctx;
+	int fd = src->fd;
 	size_t got = 0;
 
 	while (got < len) {
@@ -210,8 +244,20 @@ static long fd_read(void *ctx, void *buf, size_t len)
 			break;
 		got += (size_t)n;
 	}
+	src->done += got;
+	if (src->done >= src->next_report && src->done < src->total) {
+		src->next_report = src->done + (1u << 20);
+		if (src->reporting || mono_ns() - src->start_ns >= PROGRESS_AFTER_NS) {
+			src->reporting = 1;
+			tm_progress("loading", src->done, src->total);
+		}
+	}
 	return (long)got;
 }
+
+/* Pickles are parsed from memory in one go: from this size on, the load is
+ * announced (and the line erased at the end). */
+#define PROGRESS_PICKLE_BYTES (32u << 20)
 
 struct tm_snapshot *tm_snapshot_load(const char *path, char *err, size_t errlen)
 {
@@ -241,11 +287,14 @@ struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *i
 	struct tm_snapshot *snap = NULL;
 	unsigned char head[TM_NATIVE_MAGIC_LEN + 2];
 	void *map = MAP_FAILED;
+	struct fd_src src = { .fd = -1, .start_ns = mono_ns() };
 	struct stat st;
 	int fd, saved = 0;
 	long n;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular
+	 * files are read, so the flag changes nothing else. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		saved = errno;
 		tm_io_errf(err, errlen, "cannot open: %s", strerror(saved));
@@ -258,10 +307,18 @@ struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *i
 	}
 	if (!S_ISREG(st.st_mode)) {
 		saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-		tm_io_errf(err, errlen, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		tm_io_errf(err, errlen, "%s, not a snapshot file",
+			   S_ISDIR(st.st_mode)    ? "is a directory"
+			   : S_ISFIFO(st.st_mode) ? "is a FIFO (pipe)"
+			   : S_ISSOCK(st.st_mode) ? "is a socket"
+			   : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "is a device"
+						  : "is not a regular file");
 		goto cleanup;
 	}
-	n = fd_read(&fd, head, sizeof(head));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	src.fd = fd;
+	src.total = (uint64_t)st.st_size;
+	n = fd_read(&src, head, sizeof(head));
 	fill_info(info, head, n, (uint64_t)st.st_size);
 	if (n >= TM_NATIVE_MAGIC_LEN && !memcmp(head, TM_NATIVE_MAGIC, TM_NATIVE_MAGIC_LEN)) {
 		if (lseek(fd, 0, SEEK_SET) < 0) {
@@ -269,8 +326,11 @@ struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *i
 			tm_io_errf(err, errlen, "cannot seek: %s", strerror(saved));
 			goto cleanup;
 		}
-		snap = tm_native_load_stream(fd_read, &fd, (uint64_t)st.st_size, err, errlen);
+		src.done = 0;
+		snap = tm_native_load_stream(fd_read, &src, (uint64_t)st.st_size, err, errlen);
 		saved = snap ? 0 : errno;
+		if (src.reporting)
+			tm_progress("loading", src.total, src.total);
 		goto cleanup;
 	}
 	if (st.st_size == 0) {
@@ -285,7 +345,12 @@ struct tm_snapshot *tm_snapshot_load_ex(const char *path, struct tm_load_info *i
 		goto cleanup;
 	}
 	madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL | MADV_WILLNEED);
+	src.reporting = src.total >= PROGRESS_PICKLE_BYTES;
+	if (src.reporting)
+		tm_progress("loading a pickle", 0, src.total);
 	snap = tm_snapshot_load_mem(map, (size_t)st.st_size, err, errlen);
+	if (src.reporting)
+		tm_progress("loading a pickle", src.total, src.total);
 	saved = snap ? 0 : errno;
 cleanup:
 	if (map != MAP_FAILED)
@@ -303,43 +368,142 @@ static int write_format(const struct tm_snapshot *snap, FILE *fp, enum tm_file_f
 	switch (fmt) {
 	case TM_FORMAT_PICKLE: return tm_pickle_write(snap, fp, err, errlen);
 	case TM_FORMAT_JSON: return tm_json_write(snap, fp, err, errlen);
+	case TM_FORMAT_PPROF: return tm_pprof_write(snap, fp, err, errlen);
+	case TM_FORMAT_FOLDED: return tm_folded_write(snap, fp, err, errlen);
+	case TM_FORMAT_HTML: return tm_flamegraph_write(snap, fp, err, errlen);
 	default: return tm_native_write(snap, fp, err, errlen);
 	}
 }
 
-int tm_snapshot_save(const struct tm_snapshot *snap, const char *path, enum tm_file_format fmt,
-		     char *err, size_t errlen)
+static void save_release(struct tm_save *s)
 {
-	char *tmp = NULL;
-	FILE *fp = NULL;
-	int fd = -1, ret;
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->tmp)
+		unlink(s->tmp);
+	free(s->tmp);
+	free(s->path);
+	s->fd = -1;
+	s->tmp = s->path = NULL;
+}
 
-	if (fmt == TM_FORMAT_AUTO)
-		fmt = tm_format_from_path(path);
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-		tmp = NULL;
+void tm_save_abort(struct tm_save *s)
+{
+	if (s)
+		save_release(s);
+}
+
+/* PATH's directory ("." when it has none), malloc'ed. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+int tm_save_begin(struct tm_save *s, const char *path, enum tm_file_format fmt, char *err,
+		  size_t errlen)
+{
+	struct stat st;
+	char *dir = NULL;
+	int ret = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->fmt = fmt == TM_FORMAT_AUTO ? tm_format_from_path(path) : fmt;
+	s->path = strdup(path);
+	dir = dir_of(path);
+	if (!s->path || !dir) {
 		ret = -ENOMEM;
 		tm_io_errf(err, errlen, "out of memory");
 		goto cleanup;
 	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		ret = -errno;
-		tm_io_errf(err, errlen, "cannot create %s: %s", tmp, strerror(-ret));
-		free(tmp);
-		tmp = NULL;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		ret = -EISDIR;
+		tm_io_errf(err, errlen, "is a directory");
 		goto cleanup;
 	}
-	/* mkstemp makes 0600; snapshots are ordinary files. */
-	fchmod(fd, 0644 & ~umask(umask(0)));
-	fp = fdopen(fd, "wb");
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		ret = stat(dir, &st) < 0 ? -errno : -ENOTDIR;
+		tm_io_errf(err, errlen, "directory %s %s", dir,
+			   ret == -ENOENT ? "does not exist" : strerror(-ret));
+		goto cleanup;
+	}
+	/* No name until it is complete: nothing is left behind if we die. */
+	s->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (s->fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+		ret = -errno;
+		tm_io_errf(err, errlen, "cannot write in %s: %s", dir, strerror(-ret));
+		goto cleanup;
+	}
+	if (s->fd < 0) {
+		if (asprintf(&s->tmp, "%s.tmp.XXXXXX", path) < 0) {
+			s->tmp = NULL;
+			ret = -ENOMEM;
+			tm_io_errf(err, errlen, "out of memory");
+			goto cleanup;
+		}
+		s->fd = mkostemp(s->tmp, O_CLOEXEC); /* mode 0600 */
+		if (s->fd < 0) {
+			ret = -errno;
+			tm_io_errf(err, errlen, "cannot create %s: %s", s->tmp, strerror(-ret));
+			free(s->tmp);
+			s->tmp = NULL;
+			goto cleanup;
+		}
+	}
+cleanup:
+	free(dir);
+	if (ret)
+		save_release(s);
+	return ret;
+}
+
+/* Give the O_TMPFILE content a temporary name next to PATH. */
+static int link_tmpfile(struct tm_save *s)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
+	for (unsigned n = 0; n < 1000; n++) {
+		free(s->tmp);
+		if (asprintf(&s->tmp, "%s.tmp.%d.%u", s->path, (int)getpid(), n) < 0) {
+			s->tmp = NULL;
+			return -ENOMEM;
+		}
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, s->tmp, AT_SYMLINK_FOLLOW) == 0 ||
+		    linkat(s->fd, "", AT_FDCWD, s->tmp, AT_EMPTY_PATH) == 0)
+			return 0;
+		if (errno != EEXIST) {
+			int e = -errno;
+
+			free(s->tmp);
+			s->tmp = NULL;
+			return e;
+		}
+	}
+	free(s->tmp);
+	s->tmp = NULL;
+	return -EEXIST;
+}
+
+int tm_save_commit(struct tm_save *s, const struct tm_snapshot *snap, char *err, size_t errlen)
+{
+	FILE *fp = fdopen(s->fd, "wb");
+	struct stat st;
+	int ret;
+
 	if (!fp) {
 		ret = -errno;
 		tm_io_errf(err, errlen, "cannot write: %s", strerror(-ret));
 		goto cleanup;
 	}
-	fd = -1;
-	ret = write_format(snap, fp, fmt, err, errlen);
+	s->fd = -1; /* fp owns it now */
+	ret = write_format(snap, fp, s->fmt, err, errlen);
 	if (ret)
 		goto cleanup;
 	if (fflush(fp) || fsync(fileno(fp))) {
@@ -347,27 +511,44 @@ int tm_snapshot_save(const struct tm_snapshot *snap, const char *path, enum tm_f
 		tm_io_errf(err, errlen, "cannot write: %s", strerror(-ret));
 		goto cleanup;
 	}
+	if (!s->tmp) {
+		s->fd = fileno(fp);
+		ret = link_tmpfile(s);
+		s->fd = -1;
+		if (ret) {
+			tm_io_errf(err, errlen, "cannot name the new file: %s", strerror(-ret));
+			goto cleanup;
+		}
+	}
 	ret = fclose(fp) ? -errno : 0;
 	fp = NULL;
 	if (ret) {
 		tm_io_errf(err, errlen, "cannot write: %s", strerror(-ret));
 		goto cleanup;
 	}
-	if (rename(tmp, path) < 0) {
+	if (lstat(s->path, &st) == 0 && st.st_uid != geteuid()) {
+		s->replaced_other_owner = 1;
+		s->replaced_uid = (unsigned)st.st_uid;
+	}
+	if (rename(s->tmp, s->path) < 0) {
 		ret = -errno;
 		tm_io_errf(err, errlen, "cannot rename the temporary file: %s", strerror(-ret));
 		goto cleanup;
 	}
-	free(tmp);
-	tmp = NULL;
+	free(s->tmp);
+	s->tmp = NULL;
 cleanup:
 	if (fp)
 		fclose(fp);
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
+	save_release(s);
 	return ret;
+}
+
+int tm_snapshot_save(const struct tm_snapshot *snap, const char *path, enum tm_file_format fmt,
+		     char *err, size_t errlen)
+{
+	struct tm_save s;
+	int ret = tm_save_begin(&s, path, fmt, err, errlen);
+
+	return ret ? ret : tm_save_commit(&s, snap, err, errlen);
 }

@@ -61,6 +61,9 @@ void tm_ptrmap_release(struct tm_ptrmap *m);
 int tm_pickle_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
 int tm_native_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
 int tm_json_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
+int tm_pprof_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
+int tm_folded_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
+int tm_flamegraph_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t errlen);
 
 /* Native loader over any byte source: read() returns bytes read (short only at
  * end of input) or a negative errno. size_hint: total input size when known

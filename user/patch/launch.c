@@ -176,8 +176,10 @@ int tm_launch_stopped(char *const argv[], struct tm_launch *l, char *err, size_t
 			int e = 0;
 
 			ret = status;
-			if (read(execfail[0], &e, sizeof(e)) == sizeof(e))
+			if (read(execfail[0], &e, sizeof(e)) == sizeof(e)) {
+				ret = -e; /* the exec's own error: tmbpf run's 126/127 */
 				snprintf(err, errlen, "cannot run '%s': %s", argv[0], strerror(e));
+			}
 			else
 				snprintf(err, errlen, "'%s' exited before starting a CPython interpreter",
 					 argv[0]);

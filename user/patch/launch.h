@@ -23,7 +23,8 @@ struct tm_launch {
 /* Fork and exec argv[0] (PATH lookup), and return with the child stopped at
  * the entry of the first exec'd image that maps a CPython interpreter.
  * Returns 0, or a negative errno with one line in err (the child is then
- * killed and reaped). */
+ * killed and reaped); when the exec itself failed, its errno (-ENOENT: no
+ * such command). */
 int tm_launch_stopped(char *const argv[], struct tm_launch *l, char *err, size_t errlen);
 
 /* Restore the entry instruction and let the child run, untraced. */

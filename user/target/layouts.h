@@ -38,6 +38,7 @@ struct tm_layout {
 	uint32_t f_back, f_code, f_lasti, f_owner, f_read_size;
 	/* PyCodeObject */
 	uint32_t co_firstlineno, co_filename, co_name, co_lines;
+	uint32_t co_qualname;            /* 3.11+; TM_NO_OFFSET before */
 	uint32_t co_firsttraceable, co_code_adaptive;
 	uint32_t co_code;                /* <=3.10: the co_code bytes object (its size
 					  * bounds f_lasti); 3.11+ TM_NO_OFFSET: the

@@ -1,4 +1,5 @@
-/* Code object -> Frame(filename, lineno), from outside the process.
+/* Code object -> Frame(filename, lineno) and its function's name, from
+ * outside the process.
  *
  * Each code object is read once into a cache entry (filename as UTF-8, first
  * line, a copy of the line table). Before an entry is used it is checked
@@ -53,6 +54,7 @@ struct code_entry {
 	int status;             /* 0 resolved, -ENOENT unreadable */
 	uint32_t pass;          /* tm_symbolizer_begin_pass() generation it was checked in */
 	const char *filename;   /* interned */
+	const char *name;       /* interned co_qualname (3.11+) or co_name; NULL: unreadable */
 	uint8_t *lines;         /* copy of the line table; NULL: unreadable (line 0) */
 	size_t nlines;
 	/* The last positions looked up: the same caller frames recur in
@@ -313,7 +315,7 @@ cleanup:
 /* ---- code objects ------------------------------------------------------------ */
 
 struct code_fields {
-	uint64_t refcnt, type, filename_ptr, lines_ptr;
+	uint64_t refcnt, type, filename_ptr, lines_ptr, name_ptr;
 	uint64_t code_size; /* <=3.10: co_code pointer; 3.11+: Py_SIZE(code), code units */
 	int32_t firstlineno, firsttraceable;
 };
@@ -341,6 +343,8 @@ static int read_code_fields(struct tm_symbolizer *s, uint64_t code, struct code_
 	memcpy(&f->type, hdr + TM_PY_OB_TYPE, 8);
 	memcpy(&f->filename_ptr, hdr + l->co_filename, 8);
 	memcpy(&f->lines_ptr, hdr + l->co_lines, 8);
+	memcpy(&f->name_ptr, hdr + (l->co_qualname != TM_NO_OFFSET ? l->co_qualname : l->co_name),
+	       8);
 	memcpy(&f->firstlineno, hdr + l->co_firstlineno, 4);
 	f->firsttraceable = 0;
 	if (l->co_firsttraceable != TM_NO_OFFSET)
@@ -414,6 +418,12 @@ static int fill_entry(struct tm_symbolizer *s, struct code_entry *e, uint64_t co
 		e->filename = unknown_filename;
 		return 0;
 	}
+	/* The function's name is an annotation (pprof, flame graphs): without
+	 * it the frame is still (filename, lineno). A code image does not hold
+	 * it, so it is read from memory, where the name of an object that died
+	 * before its stack was read may be gone. */
+	if (!f->name_ptr || read_str(s, f->name_ptr, &e->name))
+		e->name = NULL;
 	e->code_bytes = code_bytes(s, f);
 	/* An unreadable line table leaves the filename known and the line 0. */
 	if (read_lines(s, f->lines_ptr, &e->lines, &e->nlines)) {
@@ -517,7 +527,7 @@ static int64_t frame_addr(const struct tm_symbolizer *s, uint64_t code, uint64_t
 
 /* The answer of entry e for position addr (tm_symbolize_frame's returns). */
 static int entry_answer(struct tm_symbolizer *s, struct code_entry *e, int64_t addr,
-			const char **filename, uint32_t *lineno)
+			const char **filename, uint32_t *lineno, const char **name)
 {
 	const struct tm_layout *l = s->l;
 	int line;
@@ -525,6 +535,8 @@ static int entry_answer(struct tm_symbolizer *s, struct code_entry *e, int64_t a
 	if (!e || e->status)
 		return -ENOENT; /* tracemalloc also shows <unknown> for a non-str filename */
 	*filename = e->filename;
+	if (name)
+		*name = e->name;
 	/* _PyFrame_IsIncomplete (3.11+): still in the prologue (before RESUME). */
 	if (l->frame_kind == TM_FRAMES_INTERP && addr < 2 * (int64_t)e->firsttraceable)
 		return 1;
@@ -532,6 +544,8 @@ static int entry_answer(struct tm_symbolizer *s, struct code_entry *e, int64_t a
 		/* Not a position in this code object: BPF saw another one at
 		 * this address, freed since (tracemalloc would name that one). */
 		*filename = unknown_filename;
+		if (name)
+			*name = NULL;
 		return -ENOENT;
 	}
 	if (!e->lines)
@@ -553,11 +567,19 @@ static int entry_answer(struct tm_symbolizer *s, struct code_entry *e, int64_t a
 int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 		       const char **filename, uint32_t *lineno)
 {
+	return tm_symbolize_frame_named(s, code, lasti, filename, lineno, NULL);
+}
+
+int tm_symbolize_frame_named(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
+			     const char **filename, uint32_t *lineno, const char **name)
+{
 	struct code_entry *e;
 	int64_t addr;
 
 	*filename = unknown_filename;
 	*lineno = 0;
+	if (name)
+		*name = NULL;
 	if (!code)
 		return -ENOENT;
 	if (s->none_addr && code == s->none_addr)
@@ -569,7 +591,7 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 	 * milliseconds at start-up). Look again. */
 	if (e && !e->status && e->code_bytes && addr >= (int64_t)e->code_bytes)
 		e = lookup(s, code, 1);
-	return entry_answer(s, e, addr, filename, lineno);
+	return entry_answer(s, e, addr, filename, lineno, name);
 }
 
 static struct code_image *image_slot(struct tm_symbolizer *s, uint64_t code)
@@ -615,7 +637,8 @@ int tm_symbolizer_add_image(struct tm_symbolizer *s, const void *image, size_t s
 }
 
 int tm_symbolize_frame_checked(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
-			       uint64_t check, const char **filename, uint32_t *lineno)
+			       uint64_t check, const char **filename, uint32_t *lineno,
+			       const char **name)
 {
 	struct code_entry *e;
 	struct code_image *ci;
@@ -623,9 +646,11 @@ int tm_symbolize_frame_checked(struct tm_symbolizer *s, uint64_t code, uint64_t 
 	int64_t addr;
 
 	if (!check)
-		return tm_symbolize_frame(s, code, lasti, filename, lineno);
+		return tm_symbolize_frame_named(s, code, lasti, filename, lineno, name);
 	*filename = unknown_filename;
 	*lineno = 0;
+	if (name)
+		*name = NULL;
 	if (!code)
 		return -ENOENT;
 	if (s->none_addr && code == s->none_addr)
@@ -635,7 +660,7 @@ int tm_symbolize_frame_checked(struct tm_symbolizer *s, uint64_t code, uint64_t 
 	if (!e)
 		return -ENOMEM;
 	if (e->code == code && e->check == check)
-		return entry_answer(s, e, addr, filename, lineno); /* read with this identity */
+		return entry_answer(s, e, addr, filename, lineno, name); /* read with this identity */
 	ci = image_slot(s, code);
 	if (ci->code == code && ci->check == check) {
 		/* BPF's copy from when the frame ran: the object may be gone */
@@ -645,7 +670,7 @@ int tm_symbolize_frame_checked(struct tm_symbolizer *s, uint64_t code, uint64_t 
 		s->reading = NULL;
 		free(ci->data);
 		memset(ci, 0, sizeof(*ci));
-		return entry_answer(s, e, addr, filename, lineno);
+		return entry_answer(s, e, addr, filename, lineno, name);
 	}
 	if (read_code_fields(s, code, &f) ||
 	    TM_CODE_CHECK(f.filename_ptr, (uint32_t)f.firstlineno) != check) {
@@ -656,5 +681,5 @@ int tm_symbolize_frame_checked(struct tm_symbolizer *s, uint64_t code, uint64_t 
 	if (!(e->code == code && e->type == f.type && e->filename_ptr == f.filename_ptr &&
 	      e->lines_ptr == f.lines_ptr && e->firstlineno == f.firstlineno && e->status == 0))
 		fill_entry(s, e, code, &f);
-	return entry_answer(s, e, addr, filename, lineno);
+	return entry_answer(s, e, addr, filename, lineno, name);
 }

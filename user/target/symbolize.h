@@ -34,6 +34,12 @@ void tm_symbolizer_free(struct tm_symbolizer *s);
 int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
 		       const char **filename, uint32_t *lineno);
 
+/* The same, and *name (when name is not NULL) the code object's
+ * co_qualname (3.11+) or co_name (3.8-3.10), interned like *filename, or
+ * NULL when unknown or unreadable. */
+int tm_symbolize_frame_named(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
+			     const char **filename, uint32_t *lineno, const char **name);
+
 /* The same for a frame BPF recorded with the identity check of its code
  * object (TM_CODE_CHECK: co_filename pointer and co_firstlineno as they were
  * while the frame ran; 0: unknown, as tm_symbolize_frame). An object read
@@ -42,7 +48,8 @@ int tm_symbolize_frame(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
  * (tm_symbolizer_add_image), then in memory, which must still hold that
  * identity: otherwise the frame is "<unknown>", never another function's. */
 int tm_symbolize_frame_checked(struct tm_symbolizer *s, uint64_t code, uint64_t lasti,
-			       uint64_t check, const char **filename, uint32_t *lineno);
+			       uint64_t check, const char **filename, uint32_t *lineno,
+			       const char **name);
 
 /* A copy of a code object and the objects it points at, taken by BPF the
  * first time a stack named it (struct tm_code_image of bpf/tmbpf.h, size

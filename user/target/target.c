@@ -569,6 +569,55 @@ static int find_functions(struct probe_ctx *c)
 	return 0;
 }
 
+/* 1 when this process has CAP_SYS_PTRACE (/proc/self/status CapEff, bit 19). */
+static int have_sys_ptrace(void)
+{
+	char line[128];
+	unsigned long long caps = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(f);
+	return (caps >> 19) & 1;
+}
+
+/* Reading /proc/PID was refused: say why as far as we can tell. As root
+ * the kernel's ptrace access check still refuses a process that is not
+ * dumpable, lives in a user namespace above ours, or that a security
+ * module protects (seen: PID 1 of a sandbox). */
+static int access_error(struct probe_ctx *c)
+{
+	pid_t pid = c->t->pid;
+	char path[64];
+	int scope = -1;
+	FILE *f;
+
+	if (geteuid() != 0)
+		return fail(c, -EPERM, "not permitted to read PID %d: run as root", (int)pid);
+	if (!have_sys_ptrace())
+		return fail(c, -EPERM, "not permitted to read PID %d: tmbpf runs as root but without "
+				       "CAP_SYS_PTRACE (run it outside the restricted container or with "
+				       "that capability)", (int)pid);
+	f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	if (f) {
+		if (fscanf(f, "%d", &scope) != 1)
+			scope = -1;
+		fclose(f);
+	}
+	if (scope == 3)
+		return fail(c, -EPERM, "not permitted to read PID %d: kernel.yama.ptrace_scope is 3 "
+				       "(no process may be traced, even by root)", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	return fail(c, -EPERM, "PID %d: the kernel refused to let root read %s (ptrace access "
+			       "check): the process is not dumpable, belongs to a user namespace "
+			       "above tmbpf's, or a security module (SELinux, AppArmor) protects it",
+		    (int)pid, path);
+}
+
 static int open_error(struct probe_ctx *c, int err)
 {
 	pid_t pid = c->t->pid;
@@ -576,7 +625,7 @@ static int open_error(struct probe_ctx *c, int err)
 	if (err == -ESRCH || err == -ENOENT)
 		return fail(c, -ESRCH, "no process with PID %d", (int)pid);
 	if (err == -EACCES || err == -EPERM)
-		return fail(c, -EPERM, "not permitted to read PID %d: run as root", (int)pid);
+		return access_error(c);
 	return fail(c, err, "PID %d: %s", (int)pid, strerror(-err));
 }
 
