@@ -52,7 +52,11 @@ int tm_probe_point_find(const uint8_t *code, size_t len, unsigned arg_mask, int 
 			snprintf(pp->why, sizeof(pp->why), "%%rsp changes before +%zu", off);
 			break;
 		}
-		if (tm_x86_uprobe_emulated(code + off, &in, name, sizeof(name))) {
+		/* Never the 5-byte nop: 6.18 turns a probed nop5 into a call of a
+		 * trampoline page that fork does not copy, so a child forked
+		 * after the first hit crashes there. It is a nop: go on past it. */
+		if (!tm_x86_is_nop5(code + off, len - off) &&
+		    tm_x86_uprobe_emulated(code + off, &in, name, sizeof(name))) {
 			pp->offset = off;
 			pp->emulated = 1;
 			pp->insn_len = in.len;
