@@ -667,7 +667,7 @@ static void test_errors(const char *pyenv)
 			pid_t pid = spawn_sleeper(path, argv);
 
 			snprintf(want, sizeof(want),
-				 "CPython %s is not supported yet (tmbpf supports 3.8-3.13)", old[i]);
+				 "CPython %s is not supported (tmbpf supports 3.8-3.15)", old[i]);
 			expect_error(de->d_name, pid, want);
 			stop_process(pid);
 			found = 1;

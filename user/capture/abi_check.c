@@ -4,7 +4,7 @@
 
 #include "tmbpf.h"
 
-_Static_assert(sizeof(struct tm_proc_config) == 120, "tm_proc_config layout");
+_Static_assert(sizeof(struct tm_proc_config) == 136, "tm_proc_config layout");
 _Static_assert(offsetof(struct tm_proc_config, tstate_current_addr) == 8, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, ts_thread_id) == 40, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, max_frames) == 56, "tm_proc_config");
@@ -12,6 +12,8 @@ _Static_assert(offsetof(struct tm_proc_config, mem_slot) == 64, "tm_proc_config"
 _Static_assert(offsetof(struct tm_proc_config, co_firstlineno) == 70, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, usedpools) == 88, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, ts_interp) == 104, "tm_proc_config");
+_Static_assert(offsetof(struct tm_proc_config, tls_gilstate_offset) == 120, "tm_proc_config");
+_Static_assert(offsetof(struct tm_proc_config, finalize_signal) == 128, "tm_proc_config");
 _Static_assert(sizeof(struct tm_frame_raw) == 24, "tm_frame_raw layout");
 _Static_assert(offsetof(struct tm_stack, frames) == 8, "tm_stack layout");
 _Static_assert(sizeof(struct tm_stack) == TM_STACK_BYTES(TM_BPF_MAX_FRAMES), "tm_stack size");

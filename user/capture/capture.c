@@ -372,7 +372,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	cfg.stop_on_finalize = c->opts.stop_on_finalize ? 1 : 0;
 	cfg.mem_slot = slot;
 	cfg.pid = (__u32)t->pid;
-	p->layout = tm_layout_get(t->minor);
+	p->layout = t->layout.minor ? &t->layout : NULL;
 	if (!p->layout) {
 		snprintf(err, errlen, "CPython %d.%d is not supported yet", t->major, t->minor);
 		e = -ENOTSUP;

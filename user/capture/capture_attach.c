@@ -274,6 +274,10 @@ static void choose_pymalloc(struct tm_capture *c, struct tm_capture_proc *p)
 	p->pymalloc_fn[0] = p->pymalloc_fn[1] = 0;
 	if (!c->session || !p->devirt_ok || !p->dv.defaults_known)
 		return;
+	/* pymalloc has no ctx; a debug build's defaults are the debug hooks
+	 * (ctx = their api record), whose result is not pymalloc's block. */
+	if (p->dv.file_alloc[TM_DOM_OBJ].ctx || p->t->debug_build)
+		return;
 	p->pymalloc_fn[0] = p->dv.file_alloc[TM_DOM_OBJ].malloc_fn;
 	p->pymalloc_fn[1] = p->dv.file_alloc[TM_DOM_OBJ].calloc_fn;
 }
@@ -350,7 +354,8 @@ static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out,
 			if (dup)
 				continue;
 			snprintf(roles[n], 32, "%s.%s%s", domain_names[d], kind_names[k],
-				 p->rd.applied && p->rd.probe[d][k].via_stub ? " (jmp stub)" : "");
+				 !p->rd.applied || !p->rd.probe[d][k].via_stub ? ""
+				 : p->rd.probe[d][k].nop_stub ? " (nop stub)" : " (jmp stub)");
 			out[n].role = roles[n];
 			out[n].addr = fns[k];
 			out[n].kind = kinds[k];
