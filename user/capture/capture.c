@@ -370,6 +370,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	cfg.max_frames = c->opts.max_frames;
 	cfg.finalizing = 0;
 	cfg.stop_on_finalize = c->opts.stop_on_finalize ? 1 : 0;
+	cfg.finalize_signal = (__u32)c->opts.finalize_signal;
 	cfg.mem_slot = slot;
 	cfg.pid = (__u32)t->pid;
 	p->layout = t->layout.minor ? &t->layout : NULL;

@@ -32,6 +32,8 @@ enum cli_key {
 	KEY_FRAMES, KEY_MAX_BLOCKS, KEY_MAX_STACKS, KEY_NO_REDIRECT, KEY_NO_NEWREF,
 	/* outputs and timing */
 	KEY_FORMAT, KEY_INTERVAL, KEY_RESET_PEAK, KEY_DURATION, KEY_EVERY,
+	/* run */
+	KEY_FOLLOW_CHILDREN,
 };
 
 struct cli_option {
