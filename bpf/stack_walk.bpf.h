@@ -70,14 +70,17 @@ static __always_inline int walk_one(struct scratch *s, struct walk *w)
 		return 1;
 	}
 	back = buf_u64(f, w->f_back);
-	if (w->interp && w->f_owner != TM_NO_OFFSET && f[w->f_owner & (FRAME_BUF - 1)] == TM_OWNER_CSTACK) {
-		w->frame = back; /* C-stack shim frame (3.12+): not a Python frame */
+	if (w->interp && w->f_owner != TM_NO_OFFSET && f[w->f_owner & (FRAME_BUF - 1)] >= TM_OWNER_CSTACK) {
+		w->frame = back; /* shim, interpreter or base frame (3.12+): not a Python frame */
 		return 0;
 	}
 	w->total++;
 	n = w->n;
 	if (n < w->max_frames && n < TM_BPF_MAX_FRAMES) {
-		code = buf_u64(f, w->f_code);
+		/* 3.14+: f_executable is a _PyStackRef whose low bits tag it;
+		 * an object pointer is 16-byte aligned in every version, so
+		 * clearing them is right for all. */
+		code = buf_u64(f, w->f_code) & ~TM_CODE_TAG_BITS;
 		if (w->interp)
 			lasti = buf_u64(f, w->f_lasti);
 		else /* f_lasti is a C int; keep its sign (-1: not started) */

@@ -439,8 +439,10 @@ int finalize_enter(struct pt_regs *ctx)
 	if (!c || c->finalizing)
 		return 0;
 	c->finalizing = 1;
+	/* The finalizing thread only: it holds the GIL, so no other thread
+	 * runs Python code (frees code objects) while it is stopped. */
 	if (c->stop_on_finalize)
-		bpf_send_signal(TM_SIGSTOP);
+		bpf_send_signal_thread(c->finalize_signal ? c->finalize_signal : TM_SIGSTOP);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
 		return 0;

@@ -18,6 +18,8 @@
 #define TM_TSTATE_TLS 0x1      /* 3.12+: *(fsbase + tls_tstate_offset) (_Py_tss_tstate) */
 #define TM_TSTATE_GILSTATE 0x2 /* <=3.11: *tstate_current_addr, valid if ->thread_id == fsbase */
 #define TM_TSTATE_TSD 0x4      /* any: glibc TSD slot of autoTSSkey: *(fsbase + tsd_offset + 16*key + 8) */
+#define TM_TSTATE_TLS_GILSTATE 0x8 /* 3.15+: *(fsbase + tls_gilstate_offset) (_Py_tss_gilstate, the
+				    * autoTSSkey value's successor); tried after GILSTATE, before TSD */
 
 /* Frame chain layout. */
 #define TM_FRAMES_OBJECT 0   /* <=3.10: PyFrameObject list via f_back; lasti is f_lasti (int) */
@@ -26,8 +28,17 @@
 /* offsetof(PyTypeObject, tp_flags), 3.8-3.13 (x86-64, release builds). */
 #define TM_TP_FLAGS 0xa8
 
-/* Owner value of C-stack shim frames (3.12+), skipped in BPF. */
+/* Frames with an owner at or above this are not Python frames and are
+ * skipped, as tracemalloc skips them (_PyFrame_IsIncomplete): the C-stack
+ * shim (3.12/3.13: CSTACK 3), 3.14's INTERPRETER 3 and CSTACK 4, and 3.15's
+ * INTERPRETER 3, which also marks the base-frame sentinel of every thread. */
 #define TM_OWNER_CSTACK 3
+
+/* Low bits of a frame's code word that are tags, cleared by BPF and the
+ * symbolizer: 3.14+ f_executable is a _PyStackRef (Py_TAG_BITS 3, e.g.
+ * None | 1 in interpreter frames); before, a plain pointer whose low bits
+ * are 0 (objects are 16-byte aligned). */
+#define TM_CODE_TAG_BITS 3ULL
 
 /* Per traced process: everything BPF needs, computed by user space at attach
  * (user/probe/). At index mem_slot of the `procs` array. Offsets are byte offsets;
@@ -62,9 +73,10 @@ struct tm_proc_config {
 	 * newref_preheader_mask (CPython's _PyType_PreHeaderSize). */
 	__u32 newref_gc_mask;
 	__u32 newref_preheader_mask;
-	__u32 stop_on_finalize;    /* tmbpf run: SIGSTOP the process at Py_FinalizeEx, so the
-				    * snapshot is symbolized before module teardown frees the
-				    * code objects; user space sends SIGCONT right after */
+	__u32 stop_on_finalize;    /* tmbpf run: stop the finalizing thread at Py_FinalizeEx
+				    * (finalize_signal, default SIGSTOP), so the snapshot is
+				    * symbolized before module teardown frees the code objects;
+				    * user space resumes it right after */
 	__u32 predict;             /* TM_PREDICT_* bits: pymalloc results predicted at entry */
 	/* pymalloc's usedpools[] of the main interpreter (absolute), 0: no
 	 * prediction. 3.12+: only for threads whose tstate->interp (at
@@ -85,6 +97,14 @@ struct tm_proc_config {
 	 * co_lines (line table) and <=3.10 co_code in the code object, of the
 	 * data of an ASCII / other compact str. */
 	__u16 co_lines, co_code, str_ascii_data, str_compact_data;
+	/* Appended for 3.15 and tmbpf run's finalization stop (issue 12). */
+	__s64 tls_gilstate_offset; /* 3.15+: _Py_tss_gilstate == *(fsbase + this), when
+				    * TM_TSTATE_TLS_GILSTATE */
+	__u32 finalize_signal;     /* with stop_on_finalize: the signal finalize_enter sends the
+				    * finalizing thread; tmbpf run keeps that thread ptrace-attached
+				    * and uses SIGURG (default action: ignore), so the thread stops
+				    * for the tracer, and runs on, signal ignored, if tmbpf dies */
+	__u32 _pad_end;
 };
 
 /* Sampled mode, per process slot: the bytes until the next sample of

@@ -1,6 +1,6 @@
 /* The current thread's PyThreadState: the routes of tmbpf.h (TLS, GIL
- * holder, glibc TSD), one read of the span of fields used, and 3.12+'s
- * per-thread cache proven by _status. */
+ * holder, 3.15's gilstate TLS, glibc TSD), one read of the span of fields
+ * used, and 3.12+'s per-thread cache proven by _status. */
 #ifndef TMBPF_TSTATE_BPF_H
 #define TMBPF_TSTATE_BPF_H
 
@@ -87,6 +87,11 @@ static __always_inline void tstate_view(const struct tm_proc_config *c, struct s
 	if ((routes & TM_TSTATE_GILSTATE) && c->tstate_current_addr) {
 		ts = read_u64(c->tstate_current_addr);
 		if (ts && tstate_read(c, s, ts, fsbase, 0) == 0)
+			goto found;
+	}
+	if (routes & TM_TSTATE_TLS_GILSTATE) { /* 3.15+: the thread-local that replaced autoTSSkey */
+		ts = read_u64(fsbase + c->tls_gilstate_offset);
+		if (ts && tstate_read(c, s, ts, 0, 0) == 0)
 			goto found;
 	}
 	if ((routes & TM_TSTATE_TSD) && c->tss_key_addr) {

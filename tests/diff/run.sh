@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Differential suite: CPython's tracemalloc is the oracle for tmbpf's snapshot
-# library. Each installed CPython (pyenv 3.8-3.13 and Debian's python3) runs
+# library. Each installed CPython (pyenv 3.8-3.13, Debian's python3, and sid's
+# 3.14 and 3.15 from the test roots of tools/test_roots.sh, run in their
+# root) runs
 # gen.py, which dumps random snapshots and writes CPython's own output for
 # every statistics / compare_to / filter_traces combination; then
 # `tmbpf stats|compare` must print the same bytes.
@@ -42,6 +44,18 @@ if [ ${#pythons[@]} -eq 0 ]; then
 	exit 0
 fi
 [ -x "$JSONPY" ] || JSONPY=${pythons[0]}
+# The newest CPythons, from the test roots (tools/test_roots.sh). Their
+# Lib/tracemalloc.py is byte-identical to 3.12's and to Debian 3.13's (md5
+# 7767e900...), so 3.14 and 3.15 stand for the other distribution builds.
+TROOTS=${TMBPF_ROOTS:-/var/cache/tmbpf-test}
+for spec in sid:python3.14 sid:python3.15; do
+	r=$TROOTS/${spec%%:*}
+	if [ -s "$r/VERSIONS" ] && chroot "$r" "${spec#*:}" -c pass 2>/dev/null; then
+		pythons+=("chroot:$r:${spec#*:}")
+	else
+		echo "skip - diff ${spec%%:*}-${spec#*:}: not in the test roots (tools/test_roots.sh builds them)"
+	fi
+done
 
 # run_cases DIR TAG: run every case of DIR/cases.tsv, print one line per family.
 run_cases() {
@@ -121,14 +135,40 @@ else
 fi
 
 # run_python PY DIR: generate the cases with PY, run them; output in DIR/.result.
+# PY "chroot:ROOTDIR:pythonX.Y" runs in that root, writing into a directory
+# of ours that has the same path inside the root and on the host (a bind
+# mount in a mount namespace of its own): the snapshots name source files
+# that `tmbpf stats --traceback` then reads from the host, as tracemalloc's
+# Traceback.format() did in the root.
 run_python() {
-	local py=$1 dir=$2 tag=${2##*/}
+	local py=$1 dir=$2 tag=${2##*/} gdir=$2 root= ipy= w
 	mkdir -p "$dir"
-	if ! "$py" "$ROOT/tests/diff/gen.py" "$dir" "$SEED" >"$dir/.gen.log" 2>&1; then
-		echo "not ok - diff $tag: gen.py failed: $(tail -1 "$dir/.gen.log")" >"$dir/.result"
-		return
+	if [ "${py#chroot:}" != "$py" ]; then
+		root=${py#chroot:}
+		ipy=${root##*:}
+		root=${root%:*}
+		w=$(mktemp -d /tmp/tmbpf-diff.XXXXXX) && mkdir "$root$w" || {
+			echo "not ok - diff $tag: cannot make a directory in /tmp and $root/tmp" >"$dir/.result"
+			return
+		}
+		cp "$ROOT/tests/diff/gen.py" "$w/"
+		gdir=$w/out
+		unshare --mount --propagation private sh -c 'mount --bind "$1" "$2$1" &&
+			exec chroot "$2" "$3" "$1/gen.py" "$1/out" "$4"' sh "$w" "$root" "$ipy" "$SEED" \
+			>"$dir/.gen.log" 2>&1
+	else
+		"$py" "$ROOT/tests/diff/gen.py" "$dir" "$SEED" >"$dir/.gen.log" 2>&1
 	fi
-	run_cases "$dir" "$tag" >"$dir/.result"
+	if [ $? -ne 0 ]; then
+		echo "not ok - diff $tag: gen.py failed: $(tail -1 "$dir/.gen.log")" >"$dir/.result"
+	else
+		run_cases "$gdir" "$tag" >"$dir/.result"
+	fi
+	if [ -n "$root" ]; then
+		grep -q '^not ok' "$dir/.result" && cp -r "$gdir/." "$dir/" # kept for a look
+		rm -rf "$w"
+		rmdir "$root$w"
+	fi
 }
 
 # Interpreters run JOBS at a time (default: the number of CPUs); results are
@@ -136,9 +176,16 @@ run_python() {
 JOBS=${DIFF_JOBS:-$(nproc 2>/dev/null || echo 2)}
 dirs=()
 for py in "${pythons[@]}"; do
-	ver=$("$py" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null) || ver=unknown
-	tag=$ver
-	[ "$py" = /usr/bin/python3 ] && tag="debian-$ver"
+	if [ "${py#chroot:}" != "$py" ]; then
+		r=${py#chroot:}
+		ver=$(chroot "${r%:*}" "${r##*:}" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null) || ver=unknown
+		tag="$(basename "${r%:*}")-$ver"
+		[ "${r##*:}" = python3.14d ] && tag="$tag-dbg"
+	else
+		ver=$("$py" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null) || ver=unknown
+		tag=$ver
+		[ "$py" = /usr/bin/python3 ] && tag="debian-$ver"
+	fi
 	dirs+=("$OUT/$tag")
 	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
 		wait -n

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Round trips between tracemalloc pickles and tmbpf's file formats, with
 # CPython's own tracemalloc as the oracle. For every installed CPython
-# (pyenv 3.8-3.13 and Debian's python3):
+# (pyenv 3.8-3.13 and Debian's python3) and those of the Debian test roots
+# (tools/test_roots.sh: sid 3.13, 3.14, 3.15, 3.14-dbg and trixie 3.13, run
+# in their root, so that their own Snapshot.load reads what tmbpf wrote):
 #   Snapshot.dump() pickles (tests/formats/gen.py) -> tmbpf convert -> native
 #   -> tmbpf convert -> pickle -> Snapshot.load() gives the same statistics
 #   (tests/formats/stats.py: lineno/filename/traceback, cumulative too) as the
@@ -36,11 +38,39 @@ if [ ${#pythons[@]} -eq 0 ]; then
 	exit 0
 fi
 
-pyver() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+# pyx PY ARGS...: run PY; "chroot:ROOT:pythonX.Y" runs in ROOT, every
+# argument under ROOT passed as the root sees it.
+pyx() {
+	local py=$1 r ipy a=()
+	shift
+	if [ "${py#chroot:}" = "$py" ]; then
+		"$py" "$@"
+		return
+	fi
+	r=${py#chroot:}
+	ipy=${r##*:}
+	r=${r%:*}
+	for x in "$@"; do a+=("${x#"$r"}"); done
+	chroot "$r" "$ipy" "${a[@]}"
+}
+pyver() { pyx "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+
+TROOTS=${TMBPF_ROOTS:-/var/cache/tmbpf-test}
+for spec in sid:python3.13 sid:python3.14 sid:python3.15 sid:python3.14d trixie:python3.13; do
+	r=$TROOTS/${spec%%:*}
+	if [ -s "$r/VERSIONS" ] && chroot "$r" "${spec#*:}" -c pass 2>/dev/null; then
+		pythons+=("chroot:$r:${spec#*:}")
+	else
+		echo "skip - formats ${spec%%:*}-${spec#*:}: not in the test roots (tools/test_roots.sh builds them)"
+	fi
+done
+rootdirs=()
+trap 'rm -rf "$work" "${rootdirs[@]}"' EXIT
 
 # A 3.9+ interpreter for pickles with 4-tuples.
 loader39=
 for py in "${pythons[@]}"; do
+	[ "${py#chroot:}" != "$py" ] && continue
 	v=$(pyver "$py")
 	[ "${v#3.}" -ge 9 ] && loader39=$py
 done
@@ -61,15 +91,25 @@ expect_one_line_error() {
 
 check_version() {
 	local py=$1 v dir loader f base
+	local scripts=$here r
 	v=$(pyver "$py") || { fail "$py" "does not run"; return; }
-	dir=$work/$v-$(basename "$(dirname "$(dirname "$py")")")
-	mkdir -p "$dir"
-	if ! "$py" $here/gen.py "$dir" 2> "$dir/gen.err"; then
+	if [ "${py#chroot:}" != "$py" ]; then
+		r=${py#chroot:}
+		dir=$(mktemp -d "${r%:*}/tmp/tmbpf-formats.XXXXXX") || { fail "$py" "cannot write in its root"; return; }
+		rootdirs+=("$dir")
+		cp $here/gen.py $here/stats.py "$dir/"
+		scripts=$dir
+		v="$(basename "${r%:*}")-${r##*:}"
+	else
+		dir=$work/$v-$(basename "$(dirname "$(dirname "$py")")")
+		mkdir -p "$dir"
+	fi
+	if ! pyx "$py" $scripts/gen.py "$dir" 2> "$dir/gen.err"; then
 		fail "$v: Snapshot.dump()" "$(tail -1 "$dir/gen.err")"
 		return
 	fi
 	loader=$py
-	[ "${v#3.}" -lt 9 ] && loader=$loader39
+	case $v in 3.*) [ "${v#3.}" -lt 9 ] && loader=$loader39 ;; esac
 	if [ -z "$loader" ]; then
 		echo "skip - formats: $v: no CPython 3.9+ to load converted pickles"
 		return
@@ -77,28 +117,28 @@ check_version() {
 	for f in "$dir"/*.pickle; do
 		base=${f%.pickle}
 		name="$v $(basename "$base")"
-		"$py" $here/stats.py "$f" > "$base.want" 2> "$base.err" ||
+		pyx "$py" $scripts/stats.py "$f" > "$base.want" 2> "$base.err" ||
 			{ fail "$name" "CPython cannot read its own dump: $(tail -1 "$base.err")"; continue; }
 		if ! "$TMBPF" convert "$f" "$base.tmbpf" 2> "$base.err" ||
 		   ! "$TMBPF" convert "$base.tmbpf" "$base.rt.pickle" 2>> "$base.err"; then
 			fail "$name: pickle -> native -> pickle" "$(tail -1 "$base.err")"
 			continue
 		fi
-		if "$loader" $here/stats.py "$base.rt.pickle" > "$base.got" 2> "$base.err" &&
+		if pyx "$loader" $scripts/stats.py "$base.rt.pickle" > "$base.got" 2> "$base.err" &&
 		   cmp -s "$base.want" "$base.got"; then
 			ok "$name: pickle -> native -> pickle: Snapshot.load() gives identical statistics"
 		else
 			fail "$name: pickle -> native -> pickle" "statistics differ or load failed: $(tail -1 "$base.err")"
 		fi
 		if "$TMBPF" convert "$f" "$base.direct.pickle" 2> "$base.err" &&
-		   "$loader" $here/stats.py "$base.direct.pickle" > "$base.got2" 2>> "$base.err" &&
+		   pyx "$loader" $scripts/stats.py "$base.direct.pickle" > "$base.got2" 2>> "$base.err" &&
 		   cmp -s "$base.want" "$base.got2"; then
 			ok "$name: pickle -> pickle: identical statistics"
 		else
 			fail "$name: pickle -> pickle" "statistics differ: $(tail -1 "$base.err")"
 		fi
 		if "$TMBPF" convert "$base.tmbpf" "$base.json" 2> "$base.err" &&
-		   "$py" -c 'import json, sys, tracemalloc
+		   pyx "$py" -c 'import json, sys, tracemalloc
 doc = json.load(open(sys.argv[1]))
 snap = tracemalloc.Snapshot.load(sys.argv[2])
 assert doc["trace_count"] == len(doc["traces"]) == len(snap.traces._traces)

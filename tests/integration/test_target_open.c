@@ -534,19 +534,23 @@ static void check_launched(const char *name, const char *python, const struct tm
 {
 	char *argv[] = { (char *)python, "-c", "pass", NULL };
 	struct tm_target *t = calloc(1, sizeof(*t));
-	struct tm_launch l;
+	struct tm_launch_event ev = { 0 };
+	struct tm_launch *l;
 	char err[256];
 	int rc;
 
 	if (!t)
 		return;
-	rc = tm_launch_stopped(argv, &l, err, sizeof(err));
+	rc = tm_launch_start(argv, 0, &l, err, sizeof(err));
 	if (rc) {
 		CHECK(0, "%s: launch stopped at entry: %s", name, err);
 		free(t);
 		return;
 	}
-	rc = tm_target_open(l.pid, t, err, sizeof(err));
+	for (int i = 0; i < 100 && ev.kind != TM_LAUNCH_CPYTHON; i++)
+		if (tm_launch_next(l, 100, &ev) < 0)
+			break;
+	rc = ev.kind == TM_LAUNCH_CPYTHON ? tm_target_open(ev.pid, t, err, sizeof(err)) : -ECHILD;
 	const struct tm_proc_config *a = &t->cfg, *b = &running->cfg;
 	CHECK(rc == 0 && a->tstate_routes == b->tstate_routes &&
 	      a->tls_tstate_offset == b->tls_tstate_offset &&
@@ -555,7 +559,8 @@ static void check_launched(const char *name, const char *python, const struct tm
 	      !memcmp(t->version, running->version, sizeof(t->version)),
 	      "%s: at the entry point (before Py_Initialize) the record matches: %s", name,
 	      rc ? err : t->tstate_note);
-	tm_launch_abort(&l);
+	tm_launch_abort(l);
+	tm_launch_free(l);
 	free(t);
 }
 
@@ -667,7 +672,7 @@ static void test_errors(const char *pyenv)
 			pid_t pid = spawn_sleeper(path, argv);
 
 			snprintf(want, sizeof(want),
-				 "CPython %s is not supported yet (tmbpf supports 3.8-3.13)", old[i]);
+				 "CPython %s is not supported (tmbpf supports 3.8-3.15)", old[i]);
 			expect_error(de->d_name, pid, want);
 			stop_process(pid);
 			found = 1;

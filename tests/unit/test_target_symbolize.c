@@ -292,9 +292,37 @@ static void test_checked(const struct tm_layout *l, struct fake *f, struct tm_sy
 	tm_symbolizer_flush(s);
 }
 
+/* 3.14 and 3.15 as their _Py_DebugOffsets describe them (Debian 3.14.10,
+ * 3.15.2 file images; the fields the layout takes). */
+static int layout_from_offsets(int minor, struct tm_layout *l)
+{
+	struct tm_debug_offsets o = {
+		.version = 0x03000000ull | (uint64_t)minor << 16, .minor = minor,
+		.rt_size = 0x4d4c8, .rt_interpreters_head = minor == 14 ? 0x328 : 0x3a8,
+		.is_size = 0x37248, .is_threads_head = minor == 14 ? 0x1cb0 : 0x1ca8,
+		.ts_size = minor == 14 ? 0x340 : 0x378, .ts_next = 8, .ts_interp = 0x10,
+		.ts_current_frame = 0x48, .ts_base_frame = minor == 14 ? TM_DO_NONE : 0x50,
+		.ts_thread_id = minor == 14 ? 0x98 : 0xb0,
+		.ts_native_thread_id = minor == 14 ? 0xa0 : 0xb8,
+		.ts_datastack_chunk = minor == 14 ? 0xe8 : 0x100, .ts_status = 0x20,
+		.if_size = 0x58, .if_previous = 8, .if_executable = 0, .if_instr_ptr = 0x38,
+		.if_localsplus = 0x50, .if_owner = 0x4a,
+		.co_size = 0xd8, .co_filename = 0x70, .co_name = 0x78, .co_qualname = 0x80,
+		.co_linetable = 0x88, .co_firstlineno = 0x44, .co_code_adaptive = 0xd0,
+		.ob_size = 0x10, .ob_type = 8, .tp_flags = 0xa8, .bytes_ob_size = 0x10,
+		.bytes_ob_sval = 0x20, .str_state = 0x20, .str_length = 0x10, .str_ascii_size = 0x28,
+		.str_compact_size = minor == 14 ? TM_DO_NONE : 0x38,
+	};
+	char why[160];
+
+	return tm_layout_from_debug_offsets(&o, l, why, sizeof(why));
+}
+
 static void test_version(int minor)
 {
-	const struct tm_layout *l = tm_layout_get(minor);
+	struct tm_layout derived;
+	const struct tm_layout *l = minor <= 13 ? tm_layout_get(minor)
+			: layout_from_offsets(minor, &derived) == 0 ? &derived : NULL;
 	struct tm_target t;
 	struct fake *f = calloc(1, sizeof(*f));
 	struct tm_symbolizer *s;
@@ -309,6 +337,8 @@ static void test_version(int minor)
 	t.minor = minor;
 	t.code_type_addr = (uint64_t)(uintptr_t)&fake_type;
 	t.none_addr = minor >= 13 ? (uint64_t)(uintptr_t)&fake_none : 0;
+	if (l)
+		t.layout = *l;
 	s = tm_symbolizer_new(&t);
 	if (!s || !f || !l) {
 		CHECK(0, "3.%d: symbolizer setup", minor);
@@ -394,6 +424,17 @@ static void test_version(int minor)
 		rc = tm_symbolize_frame(s, t.none_addr, 0, &fn, &line);
 		CHECK(rc == 1, "3.%d: shim frame (f_executable = None) skipped", minor);
 	}
+	if (minor >= 14) {
+		/* f_executable is a _PyStackRef: None | 1 in interpreter frames, a
+		 * code object possibly tagged too. */
+		rc = tm_symbolize_frame(s, t.none_addr | 1, 0, &fn, &line);
+		CHECK(rc == 1, "3.%d: interpreter frame (None | 1) skipped", minor);
+		tm_symbolizer_begin_pass(s);
+		make_code(l, f, f->name1, 9);
+		rc = tm_symbolize_frame(s, code | 1, raw_lasti(l, f, 4), &fn, &line);
+		CHECK(rc == 0 && !strcmp(fn, "x.py") && line == 10,
+		      "3.%d: tagged code reference (code | 1) resolves (%s:%u)", minor, fn, line);
+	}
 	make_code(l, f, f->name1, 9);
 	tm_symbolizer_flush(s);
 	rc = tm_symbolize_frame(s, code, raw_lasti(l, f, 0), &fn, &line);
@@ -407,7 +448,7 @@ cleanup:
 
 int main(void)
 {
-	for (int minor = 8; minor <= 13; minor++)
+	for (int minor = 8; minor <= 15; minor++)
 		test_version(minor);
 	return CHECK_DONE();
 }

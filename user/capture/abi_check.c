@@ -5,9 +5,11 @@
 #include "core/snapshot.h"
 #include "tmbpf.h"
 
-_Static_assert(sizeof(struct tm_proc_config) == 136, "tm_proc_config layout");
+_Static_assert(sizeof(struct tm_proc_config) == 152, "tm_proc_config layout");
 _Static_assert(offsetof(struct tm_code_image, data) == 56, "tm_code_image layout");
 _Static_assert(offsetof(struct tm_proc_config, sample_bytes) == 120, "tm_proc_config");
+_Static_assert(offsetof(struct tm_proc_config, tls_gilstate_offset) == 136, "tm_proc_config");
+_Static_assert(offsetof(struct tm_proc_config, finalize_signal) == 144, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, tstate_current_addr) == 8, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, ts_thread_id) == 40, "tm_proc_config");
 _Static_assert(offsetof(struct tm_proc_config, max_frames) == 56, "tm_proc_config");

@@ -444,6 +444,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	cfg.max_frames = c->opts.max_frames;
 	cfg.finalizing = 0;
 	cfg.stop_on_finalize = c->opts.stop_on_finalize ? 1 : 0;
+	cfg.finalize_signal = (__u32)c->opts.finalize_signal;
 	cfg.sample_bytes = c->opts.sample_bytes;
 	if (cfg.sample_bytes) {
 		uint64_t rng = (uint64_t)t->pid * 0x9e3779b97f4a7c15ull ^ realtime_ns();
@@ -454,7 +455,7 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	}
 	cfg.mem_slot = slot;
 	cfg.pid = (__u32)t->pid;
-	p->layout = tm_layout_get(t->minor);
+	p->layout = t->layout.minor ? &t->layout : NULL;
 	if (!p->layout) {
 		snprintf(err, errlen, "CPython %d.%d is not supported yet", t->major, t->minor);
 		e = -ENOTSUP;

@@ -63,15 +63,19 @@ struct tm_capture_opts {
 	int perf_links;         /* 1: perf-event links even where uprobe_multi exists */
 	int no_predict;         /* 1: no session uprobes, no pymalloc prediction */
 	int check_prediction;   /* 1: predict, keep the return probe and count predict_wrong */
-	int stop_on_finalize;   /* 1: stop the process (SIGSTOP, from BPF) when it enters
-				 * Py_FinalizeEx, until tm_capture_resume(): module teardown frees
-				 * code objects that new stacks may still need. Only for a child
-				 * of ours (tmbpf run): a stopped process is visible to its parent. */
+	int stop_on_finalize;   /* 1: stop the finalizing thread (a signal from BPF,
+				 * finalize_signal) when it enters Py_FinalizeEx, until it is
+				 * resumed: module teardown frees code objects that new stacks
+				 * may still need. Only for tmbpf run's own tree. */
 	int watch;              /* 1: report execs, and forks and exits of traced processes
 				 * (tm_capture_on_process; tmbpf --all) */
 	int no_newref;          /* 1: do not probe _Py_NewReference. By default, as tracemalloc
 				 * does, an object reused from a free list takes the traceback of
 				 * its reuse (3.9+, where _Py_NewReference is out of line). */
+	int finalize_signal;    /* with stop_on_finalize: the signal sent to the finalizing
+				 * thread (0: SIGSTOP). tmbpf run uses SIGURG, whose default is to
+				 * ignore it, and holds it as the thread's ptrace tracer
+				 * (patch/launch.h): nothing stays stopped if tmbpf dies. */
 };
 
 struct tm_capture_stats {

@@ -13,6 +13,7 @@
 
 #include "capture/capture_priv.h"
 #include "core/log.h"
+#include "placement/code_refs.h"
 #include "placement/newref_sites.h"
 #include "target/pymalloc_predict.h"
 #include "capture/uprobe_multi.h"
@@ -285,6 +286,10 @@ static void choose_pymalloc(struct tm_capture *c, struct tm_capture_proc *p)
 	p->pymalloc_fn[0] = p->pymalloc_fn[1] = 0;
 	if (!c->session || !p->devirt_ok || !p->dv.defaults_known)
 		return;
+	/* pymalloc has no ctx; a debug build's defaults are the debug hooks
+	 * (ctx = their api record), whose result is not pymalloc's block. */
+	if (p->dv.file_alloc[TM_DOM_OBJ].ctx || p->t->debug_build)
+		return;
 	p->pymalloc_fn[0] = p->dv.file_alloc[TM_DOM_OBJ].malloc_fn;
 	p->pymalloc_fn[1] = p->dv.file_alloc[TM_DOM_OBJ].calloc_fn;
 }
@@ -361,7 +366,8 @@ static size_t list_probes(const struct tm_capture_proc *p, struct probe_fn *out,
 			if (dup)
 				continue;
 			snprintf(roles[n], 32, "%s.%s%s", domain_names[d], kind_names[k],
-				 p->rd.applied && p->rd.probe[d][k].via_stub ? " (jmp stub)" : "");
+				 !p->rd.applied || !p->rd.probe[d][k].via_stub ? ""
+				 : p->rd.probe[d][k].nop_stub ? " (nop stub)" : " (jmp stub)");
 			out[n].role = roles[n];
 			out[n].addr = fns[k];
 			out[n].kind = kinds[k];
@@ -414,6 +420,41 @@ static void check_coverage(struct tm_capture *c, struct tm_capture_proc *p)
 		tm_log(TM_LOG_WARN, "%s; coverage %s", err, tm_coverage_str(p->dv.coverage));
 }
 
+/* 3.13+ stripped LTO builds: the inlined copies of _Py_NewReference too
+ * (newref_sites.h), besides its entry. Best effort: without them only the
+ * re-attribution of objects made at the inlined copies is missed. */
+static void plan_newref_inline(struct tm_capture *c, struct tm_capture_proc *p,
+			       const struct tm_elf *elf, struct probe_batch *b)
+{
+	const struct tm_target *t = p->t;
+	struct tm_newref_inline *in;
+	struct tm_elf_sym rt, nr;
+	uint64_t tracer;
+	size_t n = 0;
+	int e;
+
+	if (t->minor < 13 || tm_elf_symbol(elf, "_PyRuntime", &rt) ||
+	    tm_elf_symbol(elf, "_Py_NewReference", &nr) ||
+	    tm_code_first_ref_in(elf, "_Py_NewReference", rt.value, rt.value + rt.size, &tracer))
+		return;
+	in = malloc(sizeof(*in));
+	if (!in)
+		return;
+	e = tm_newref_inline_sites(elf, tracer, nr.value, nr.value + (nr.size ? nr.size : 1), in);
+	for (size_t i = 0; i < in->n && !e; i++) {
+		uint64_t off;
+
+		if (tm_elf_vaddr_to_offset(elf, in->vaddr[i], 1, &off))
+			continue;
+		e = batch_add(b, c->skel->progs.newref_enter, 0, off,
+			      TM_COOKIE(TM_PROBE_NEWREF, in->reg[i], 0, 0));
+		n += !e;
+	}
+	tm_log(TM_LOG_DEBUG, "PID %d: _Py_NewReference: %zu inlined copies probed at their jcc "
+	       "(emulated)%s", (int)t->pid, n, e ? " (some left out: out of memory)" : "");
+	free(in);
+}
+
 /* _Py_NewReference at the call sites that may reuse an object
  * (newref_sites.h): each site is a `call rel32`, which the kernel emulates,
  * with the object in %rdi. Returns 0, or -ENOENT when the sites are unknown
@@ -437,6 +478,7 @@ static int plan_newref_sites(struct tm_capture *c, struct tm_capture_proc *p,
 	tm_log(TM_LOG_DEBUG, "PID %d: _Py_NewReference: %s", (int)t->pid,
 	       e ? "call sites unknown, probing its entry" : "probing its call sites");
 	if (e) {
+		plan_newref_inline(c, p, elf, b);
 		e = -ENOENT;
 		goto cleanup;
 	}

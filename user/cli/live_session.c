@@ -112,6 +112,13 @@ const struct cli_option live_snapshot_options[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
+const struct cli_option live_run_options[] = {
+	{ "follow-children", KEY_FOLLOW_CHILDREN, NULL,
+	  "trace every CPython the command's process tree starts, not only the first "
+	  "(one file each: FILE.PID.ext after the first)" },
+	{ NULL, 0, NULL, NULL },
+};
+
 /* The shortest period between reports or files: a report reads every live
  * block and stack of the target. */
 #define MIN_PERIOD_S 0.1
@@ -146,6 +153,9 @@ int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const c
 		return 0;
 	case KEY_WINDOW:
 		return cli_parse_seconds(prog, opt->name, v, MIN_PERIOD_S, &o->window_s);
+	case KEY_FOLLOW_CHILDREN:
+		o->follow_children = 1;
+		return 0;
 	case KEY_NO_REDIRECT:
 		o->capture.redirect = 0;
 		return 0;
@@ -234,7 +244,6 @@ int live_attach(struct live_session *s, struct live_opts *o)
 		fprintf(stderr, "tmbpf: %s\n", err);
 		return 1;
 	}
-	s->target.stopped_tid = o->stopped_tid;
 	s->capture = tm_capture_new(&o->capture, err, sizeof(err));
 	if (!s->capture) {
 		fprintf(stderr, "tmbpf: %s\n", err);
@@ -257,12 +266,17 @@ void live_detach(struct live_session *s)
 
 struct tm_snapshot *live_take_snapshot(struct live_session *s)
 {
+	return live_take_snapshot_of(s, s->target.pid);
+}
+
+struct tm_snapshot *live_take_snapshot_of(struct live_session *s, pid_t pid)
+{
 	struct tm_snapshot *snap;
 	char err[512];
 
-	snap = tm_capture_snapshot(s->capture, s->target.pid, err, sizeof(err));
+	snap = tm_capture_snapshot(s->capture, pid, err, sizeof(err));
 	if (!snap) {
-		fprintf(stderr, "tmbpf: PID %d: snapshot failed: %s\n", s->target.pid, err);
+		fprintf(stderr, "tmbpf: PID %d: snapshot failed: %s\n", pid, err);
 		return NULL;
 	}
 	return snap; /* metadata (pid, cmdline, host, times, drops) filled by capture */
@@ -327,9 +341,14 @@ void live_print_header(struct live_session *s, FILE *out)
 
 void live_print_drops(struct live_session *s, FILE *out)
 {
+	live_print_drops_of(s, s->target.pid, out);
+}
+
+void live_print_drops_of(struct live_session *s, pid_t pid, FILE *out)
+{
 	struct tm_capture_stats st;
 
-	if (tm_capture_stats(s->capture, s->target.pid, &st))
+	if (tm_capture_stats(s->capture, pid, &st))
 		return;
 	for (int i = 0; i < TM_CNT_MAX; i++) {
 		if (!tm_counter_is_loss(i) || !st.counters[i])

@@ -27,7 +27,7 @@ struct live_opts {
 	enum live_sort { LIVE_SORT_SIZE, LIVE_SORT_COUNT, LIVE_SORT_GROWTH } sort; /* top */
 	int batch;               /* top: line-oriented even on a terminal */
 	int verbose;             /* -v: probe placement and every counter; -vv: libbpf too */
-	pid_t stopped_tid;       /* run: the child's thread we hold in a ptrace stop */
+	int follow_children;     /* run: trace every CPython of the command's tree */
 };
 
 struct live_session {
@@ -45,7 +45,8 @@ extern volatile sig_atomic_t live_snapshot_requested; /* SIGUSR1 */
  * (-o, --format), top's (--interval, --reset-peak, --sort, --batch),
  * snapshot's (--duration, --every) and leaks' (--window). */
 extern const struct cli_option live_target_options[], live_capture_options[],
-	live_output_options[], live_top_options[], live_snapshot_options[], live_leaks_options[];
+	live_output_options[], live_top_options[], live_snapshot_options[], live_leaks_options[],
+	live_run_options[];
 int live_cli_set(void *dst, const struct cli_option *opt, const char *value, const char *prog);
 #define LIVE_CLI_TABLE(heading, options, ctx_type, member) \
 	{ heading, options, live_cli_set, offsetof(ctx_type, member) }
@@ -59,8 +60,10 @@ void live_install_signals(void);
 int live_attach(struct live_session *s, struct live_opts *o);
 void live_detach(struct live_session *s);
 
-/* Take a snapshot (metadata filled) or NULL after printing one line. */
+/* Take a snapshot (metadata filled) or NULL after printing one line; _of:
+ * of another process of the same capture (tmbpf run --follow-children). */
 struct tm_snapshot *live_take_snapshot(struct live_session *s);
+struct tm_snapshot *live_take_snapshot_of(struct live_session *s, pid_t pid);
 
 /* Write snap to path (atomic). Returns 0 or 1 after printing one line. */
 int live_write_snapshot(struct live_session *s, const struct tm_snapshot *snap, const char *path);
@@ -72,6 +75,7 @@ int live_numbered_path(const char *path, unsigned n, char *buf, size_t len);
 void live_print_header(struct live_session *s, FILE *out);
 /* Counter lines with remedies for every non-zero drop counter. */
 void live_print_drops(struct live_session *s, FILE *out);
+void live_print_drops_of(struct live_session *s, pid_t pid, FILE *out);
 
 /* 1 while the target process exists. */
 int live_target_alive(pid_t pid);

@@ -38,6 +38,8 @@ enum cli_key {
 	/* outputs and timing */
 	KEY_FORMAT, KEY_INTERVAL, KEY_RESET_PEAK, KEY_DURATION, KEY_EVERY, KEY_SORT, KEY_WINDOW,
 	KEY_BATCH,
+	/* run */
+	KEY_FOLLOW_CHILDREN,
 };
 
 struct cli_option {

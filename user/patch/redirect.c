@@ -44,18 +44,23 @@ static int read_live(int fd, const struct tm_target *t, struct tm_allocator live
 	return 0;
 }
 
+enum stub_kind { STUB_PADDING, STUB_EXISTING, STUB_NOP };
+
 struct plan {
 	unsigned n;
 	uint64_t impl[TM_DEVIRT_MAX_IMPLS];
 	uint64_t stub[TM_DEVIRT_MAX_IMPLS];
-	int existing[TM_DEVIRT_MAX_IMPLS];
+	int existing[TM_DEVIRT_MAX_IMPLS];  /* enum stub_kind */
+	const struct tm_devirt_nop_site *nop[TM_DEVIRT_MAX_IMPLS];
 };
 
 /* Choose a stub per distinct implementation: a proven `jmp impl` in the file,
- * else the next 16-byte slot of the padding. */
+ * else the next nop site (devirt.h: it can carry the probes), else the next
+ * 16-byte slot of the padding. The order is fixed by the file alone, so a
+ * later tmbpf plans the same stubs and recognises (adopts) them. */
 static int plan_stubs(const struct tm_devirt *d, struct plan *p, char *err, size_t errlen)
 {
-	unsigned pad_used = 0;
+	unsigned pad_used = 0, nop_used = 0;
 
 	memset(p, 0, sizeof(*p));
 	for (int dom = 0; dom < TM_NDOMAINS; dom++) {
@@ -77,7 +82,13 @@ static int plan_stubs(const struct tm_devirt *d, struct plan *p, char *err, size
 			 * inside it, so no other uprobe can patch its bytes. */
 			if (im && im->jmp_stub && im->jmp_stub_probe_ok) {
 				p->stub[k] = im->jmp_stub;
-				p->existing[k] = 1;
+				p->existing[k] = STUB_EXISTING;
+				continue;
+			}
+			if (nop_used < d->nnop_sites) {
+				p->nop[k] = &d->nop_site[nop_used++];
+				p->stub[k] = p->nop[k]->addr;
+				p->existing[k] = STUB_NOP;
 				continue;
 			}
 			if (!d->pad_addr || (pad_used + 1) * STUB_SLOT > d->pad_len) {
@@ -135,6 +146,58 @@ static int check_pointers(const struct tm_target *t, const struct tm_devirt *d,
 	return 0;
 }
 
+/* A nop stub (devirt.h): `jmp impl` right after the nop at site->addr. The
+ * nop and the padding after it must be the file's bytes in the process, or
+ * the jmp this very stub holds (an earlier tmbpf wrote it). Nothing runs
+ * these bytes before a pointer names the site. */
+static int write_nop_stub(int memfd, int filefd, const struct tm_target *t,
+			  const struct tm_devirt_nop_site *site, uint64_t impl, char *err,
+			  size_t errlen)
+{
+	uint8_t file[16], mem[16], jmp[JMP_LEN];
+	size_t len = site->nop_len + JMP_LEN;
+	uint64_t at = site->addr + site->nop_len;
+	int32_t rel = (int32_t)(impl - (at + JMP_LEN));
+	int rc;
+
+	if (len > sizeof(file) || impl - (at + JMP_LEN) + 0x80000000ull > 0xffffffffull) {
+		snprintf(err, errlen, "nop stub at 0x%" PRIx64 " cannot reach 0x%" PRIx64,
+			 site->addr, impl);
+		return -ERANGE;
+	}
+	jmp[0] = 0xe9;
+	memcpy(jmp + 1, &rel, 4);
+	if (pread(filefd, file, len, (off_t)site->offset) != (ssize_t)len) {
+		snprintf(err, errlen, "%s: cannot read the nop at 0x%" PRIx64, t->map_path,
+			 site->addr);
+		return -EIO;
+	}
+	rc = tm_mem_read(memfd, site->addr, mem, len);
+	if (rc) {
+		snprintf(err, errlen, "PID %d: cannot read 0x%" PRIx64 ": %s", (int)t->pid,
+			 site->addr, strerror(-rc));
+		return rc;
+	}
+	if (memcmp(mem, file, site->nop_len) ||
+	    (memcmp(mem + site->nop_len, file + site->nop_len, JMP_LEN) &&
+	     memcmp(mem + site->nop_len, jmp, JMP_LEN))) {
+		snprintf(err, errlen, "PID %d: the padding at 0x%" PRIx64 " was changed by someone "
+			 "else: not redirecting", (int)t->pid, site->addr);
+		return -EBUSY;
+	}
+	if (!memcmp(mem + site->nop_len, jmp, JMP_LEN))
+		return 0; /* ours, from an earlier redirect */
+	rc = tm_mem_write(memfd, at, jmp, JMP_LEN);
+	if (!rc)
+		rc = tm_mem_read(memfd, at, mem, JMP_LEN);
+	if (!rc && memcmp(mem, jmp, JMP_LEN))
+		rc = -EIO;
+	if (rc)
+		snprintf(err, errlen, "PID %d: cannot write a stub at 0x%" PRIx64 ": %s", (int)t->pid,
+			 at, strerror(-rc));
+	return rc;
+}
+
 /* Write the padding stubs: each 16-byte slot must be zero in the file and
  * zero or already this very stub in the process. */
 static int write_stubs(int memfd, const struct tm_target *t, const struct tm_devirt *d,
@@ -151,6 +214,10 @@ static int write_stubs(int memfd, const struct tm_target *t, const struct tm_dev
 		uint8_t want[STUB_SLOT] = {0}, file[STUB_SLOT], mem[STUB_SLOT], zero[STUB_SLOT] = {0};
 		int32_t rel = (int32_t)(p->impl[k] - (p->stub[k] + JMP_LEN));
 
+		if (p->existing[k] == STUB_NOP) {
+			rc = write_nop_stub(memfd, filefd, t, p->nop[k], p->impl[k], err, errlen);
+			continue;
+		}
 		if (p->existing[k])
 			continue;
 		want[0] = 0xe9;
@@ -270,14 +337,19 @@ static void fill_probes(const struct tm_devirt *d, const struct plan *p, struct 
 				if (p->impl[k] == impl)
 					existing = p->existing[k];
 			pr->impl = impl;
-			pr->via_stub = existing;
-			pr->entry_is_impl = !existing;
-			pr->entry = pr->ret = existing ? stub : impl;
+			/* A file jmp and a nop stub start with an instruction the
+			 * kernel emulates from the file: probe the stub itself. */
+			pr->via_stub = existing != STUB_PADDING;
+			pr->nop_stub = existing == STUB_NOP;
+			pr->entry_is_impl = !pr->via_stub;
+			pr->entry = pr->ret = pr->via_stub ? stub : impl;
 		}
 	}
 	for (unsigned k = 0; k < p->n; k++) {
-		if (p->existing[k])
+		if (p->existing[k] == STUB_EXISTING)
 			r->existing_stubs++;
+		else if (p->existing[k] == STUB_NOP)
+			r->nop_stubs++;
 		else
 			r->written_stubs++;
 	}
@@ -328,8 +400,9 @@ int tm_redirect_apply(struct tm_target *t, struct tm_devirt *d, struct tm_redire
 	d->coverage = TM_COVERAGE_REDIRECT;
 	snprintf(r->summary, sizeof(r->summary),
 		 "redirected the %u allocator pointers of PID %d to jmp stubs (%u existing, %u "
-		 "in padding; %u already redirected) so that inlined allocations are traced",
-		 r->nslots, (int)t->pid, r->existing_stubs, r->written_stubs, r->adopted);
+		 "after a padding nop, %u in padding; %u already redirected) so that inlined "
+		 "allocations are traced", r->nslots, (int)t->pid, r->existing_stubs, r->nop_stubs,
+		 r->written_stubs, r->adopted);
 cleanup:
 	close(fd);
 	return rc;

@@ -20,6 +20,13 @@
  *     process, or already our own stub from an earlier run). The process gets a
  *     private copy of that page. Never probe these stubs: a uprobe decodes the
  *     file's bytes (zeros). Probe the implementation instead.
+ *  Before 2, a nop stub (devirt.h): padding between two functions where a
+ *     nop the kernel emulates is followed by room for a jmp; the 5-byte
+ *     `jmp rel32 <impl>` is written right after the nop (those padding bytes
+ *     checked to be the file's nops in the process, or already our jmp). The
+ *     pointer names the nop: a uprobe there emulates the FILE's nop, so the
+ *     stub carries entry and return probes like an existing jmp, which an
+ *     implementation whose prologue moves %rsp first cannot.
  * Stubs are never removed: a thread may hold a loaded pointer for a while.
  *
  * Safety rules:
@@ -79,7 +86,9 @@ struct tm_redirect_probe {
 	uint64_t entry;    /* entry uprobe: the stub when probe_ok, else impl */
 	uint64_t ret;      /* uretprobe: same address as entry */
 	int entry_is_impl; /* 1: entry == impl, pick the emulated instruction (probe_point.h) */
-	int via_stub;      /* 1: entry is an existing jmp stub in the file */
+	int via_stub;      /* 1: entry is a stub that carries the probes: an existing jmp of
+			    * the file, or a nop stub */
+	int nop_stub;      /* 1: that stub is a padding nop followed by our jmp (devirt.h) */
 };
 
 struct tm_redirect {
@@ -90,6 +99,7 @@ struct tm_redirect {
 	struct tm_redirect_probe probe[TM_NDOMAINS][TM_NFNS];
 	unsigned existing_stubs; /* implementations served by a jmp already in the file */
 	unsigned written_stubs;  /* implementations served by a stub in the padding */
+	unsigned nop_stubs;      /* implementations served by a jmp after a padding nop */
 	unsigned adopted;        /* pointers that already held our stub (earlier tmbpf died) */
 	char summary[256];       /* one line for stderr, e.g. "redirected 12 allocator
 				  * pointers of PID 42 to jmp stubs (1 existing, 7 in padding)" */

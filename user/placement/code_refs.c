@@ -174,6 +174,36 @@ int tm_code_tls_access(const struct tm_elf *e, const char *fn, uint64_t *got, in
 	return -ENOENT;
 }
 
+int tm_code_first_ref_in(const struct tm_elf *e, const char *fn, uint64_t lo, uint64_t hi,
+			 uint64_t *vaddr)
+{
+	struct tm_x86_insn in[24];
+	struct tm_elf_sym sym;
+	size_t n, at = 0;
+
+	if (tm_elf_dynsym(e, fn, &sym))
+		return -ENOENT;
+	n = decode_fn(e, fn, 64, in, 24);
+	for (size_t i = 0; i < n; at += in[i].len, i++) {
+		uint64_t target;
+
+		if (tm_x86_mem_target(&in[i], sym.value + at, 0, &target) == 0 && target >= lo &&
+		    target < hi) {
+			*vaddr = target;
+			return 0;
+		}
+		/* mov $imm32,%r32 (b8+r): zero-extended */
+		if (in[i].map == 0 && (in[i].op & 0xf8) == 0xb8 && !(in[i].rex & 8) &&
+		    (uint64_t)(uint32_t)in[i].imm >= lo && (uint64_t)(uint32_t)in[i].imm < hi) {
+			*vaddr = (uint32_t)in[i].imm;
+			return 0;
+		}
+		if (tm_x86_flow(&in[i]) == TM_X86_RET || tm_x86_flow(&in[i]) == TM_X86_JMP)
+			break; /* the end of the function's first path */
+	}
+	return -ENOENT;
+}
+
 int tm_code_usedpools_candidates(const struct tm_elf *e, uint64_t vaddr, uint64_t *out, size_t max)
 {
 	struct tm_code_ref refs[64];

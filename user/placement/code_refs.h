@@ -52,6 +52,14 @@ int tm_code_tsd_offset(const struct tm_elf *e, uint32_t *off);
  *   -ENOENT otherwise. */
 int tm_code_tls_access(const struct tm_elf *e, const char *fn, uint64_t *got, int64_t *le_off);
 
+/* The first data address in [lo, hi) that the first 64 bytes of the
+ * exported function fn name, as a memory operand (rip-relative or absolute)
+ * or as a 32-bit immediate moved into a register (`mov $addr,%edi`: a
+ * non-PIE executable passing &_PyRuntime.field). 0 or -ENOENT. Used for
+ * PyGILState_GetThisThreadState -> _PyRuntime.autoTSSkey (3.13, 3.14). */
+int tm_code_first_ref_in(const struct tm_elf *e, const char *fn, uint64_t lo, uint64_t hi,
+			 uint64_t *vaddr);
+
 /* Candidates for pymalloc's usedpools[] in the code of its malloc
  * implementation at vaddr (stripped 3.8-3.11): `mov usedpools(,%idx,8),%reg`
  * (non-PIE: absolute, indexed) first, then rip-relative loads and leas of

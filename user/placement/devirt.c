@@ -110,6 +110,21 @@ static const uint8_t *image_at(const struct image *im, uint64_t vaddr, size_t le
 	return NULL;
 }
 
+/* File offset of vaddr in an executable PT_LOAD. 0 or -ENOENT. */
+static int image_offset(const struct image *im, uint64_t vaddr, uint64_t *off)
+{
+	for (unsigned i = 0; i < im->phnum; i++) {
+		const Elf64_Phdr *ph = &im->ph[i];
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && vaddr >= ph->p_vaddr &&
+		    vaddr - ph->p_vaddr < ph->p_filesz) {
+			*off = ph->p_offset + (vaddr - ph->p_vaddr);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 static int image_has_symtab(const struct image *im)
 {
 	for (unsigned i = 0; i < im->shnum; i++)
@@ -128,14 +143,13 @@ static int32_t rd32(const uint8_t *c)
 
 /* ---- instruction boundaries from .eh_frame_hdr ------------------------- */
 
-/* Start and end of the function (FDE) that contains vaddr, from the binary
- * search table of .eh_frame_hdr. Returns 0 or -ENOENT. */
-static int fde_bounds(const struct image *im, uint64_t vaddr, uint64_t *start, uint64_t *end)
+/* The .eh_frame_hdr search table: count entries, table at *tab (pairs of
+ * datarel sdata4: initial location, FDE address). 0 or -ENOENT. */
+static int fde_table(const struct image *im, const Elf64_Phdr **ehp, const uint8_t **tab,
+		     uint32_t *count)
 {
 	const Elf64_Phdr *eh = NULL;
-	const uint8_t *hdr, *tab, *fde;
-	uint32_t count, lo, hi;
-	int64_t pc;
+	const uint8_t *hdr;
 
 	for (unsigned i = 0; i < im->phnum; i++)
 		if (im->ph[i].p_type == PT_GNU_EH_FRAME)
@@ -147,11 +161,40 @@ static int fde_bounds(const struct image *im, uint64_t vaddr, uint64_t *start, u
 	if (hdr[0] != 1 || (hdr[1] & 0x0f) != EH_PE_SDATA4 || hdr[2] != EH_PE_UDATA4 ||
 	    hdr[3] != (EH_PE_DATAREL | EH_PE_SDATA4))
 		return -ENOENT;
-	count = (uint32_t)rd32(hdr + 8);
-	if (count == 0 || (uint64_t)count * 8 > eh->p_filesz - 12)
+	*count = (uint32_t)rd32(hdr + 8);
+	if (*count == 0 || (uint64_t)*count * 8 > eh->p_filesz - 12)
 		return -ENOENT;
-	tab = hdr + 12;
-	lo = 0;
+	*ehp = eh;
+	*tab = hdr + 12;
+	return 0;
+}
+
+/* [start, end) of the i-th FDE of the table. 0 or -ENOENT. */
+static int fde_range(const struct image *im, const Elf64_Phdr *eh, const uint8_t *tab, uint32_t i,
+		     uint64_t *start, uint64_t *end)
+{
+	int64_t pc = (int64_t)eh->p_vaddr + rd32(tab + 8 * i);
+	const uint8_t *fde = image_at(im, eh->p_vaddr + rd32(tab + 8 * i + 4), 16, 0);
+
+	if (!fde || rd32(fde) == -1)
+		return -ENOENT;
+	if ((int64_t)(eh->p_vaddr + rd32(tab + 8 * i + 4) + 8) + rd32(fde + 8) != pc)
+		return -ENOENT;
+	*start = pc;
+	*end = pc + (uint32_t)rd32(fde + 12);
+	return 0;
+}
+
+/* Start and end of the function (FDE) that contains vaddr, from the binary
+ * search table of .eh_frame_hdr. Returns 0 or -ENOENT. */
+static int fde_bounds(const struct image *im, uint64_t vaddr, uint64_t *start, uint64_t *end)
+{
+	const Elf64_Phdr *eh;
+	const uint8_t *tab;
+	uint32_t count, lo = 0, hi;
+
+	if (fde_table(im, &eh, &tab, &count))
+		return -ENOENT;
 	hi = count;
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
@@ -161,15 +204,8 @@ static int fde_bounds(const struct image *im, uint64_t vaddr, uint64_t *start, u
 		else
 			hi = mid;
 	}
-	pc = (int64_t)eh->p_vaddr + rd32(tab + 8 * lo);
-	fde = image_at(im, eh->p_vaddr + rd32(tab + 8 * lo + 4), 16, 0);
-	if (!fde || rd32(fde) == -1 || pc > (int64_t)vaddr)
+	if (fde_range(im, eh, tab, lo, start, end) || *start > vaddr)
 		return -ENOENT;
-	/* pc_begin pcrel sdata4 at +8 must agree with the table. */
-	if ((int64_t)(eh->p_vaddr + rd32(tab + 8 * lo + 4) + 8) + rd32(fde + 8) != pc)
-		return -ENOENT;
-	*start = pc;
-	*end = pc + (uint32_t)rd32(fde + 12);
 	return 0;
 }
 
@@ -500,6 +536,86 @@ static void find_padding(const struct image *im, uint64_t bias, struct tm_devirt
 	d->pad_offset = off;
 }
 
+/* ---- nop stubs ---------------------------------------------------------------- */
+
+#define NOP_GAP_MAX 64 /* padding between functions is at most an alignment's worth */
+#define JMP_LEN 5
+
+/* Nop lengths a uprobe emulates (x86_insn.h), without the 5-byte one. */
+static unsigned emulated_nop_at(const uint8_t *c, size_t avail)
+{
+	static const unsigned lens[] = { 8, 7, 6, 4, 3 };
+
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		struct tm_x86_insn in;
+		char name[16];
+
+		if (lens[k] > avail || tm_x86_decode(c, lens[k], &in) || in.len != lens[k] ||
+		    tm_x86_is_nop5(c, avail))
+			continue;
+		if (tm_x86_uprobe_emulated(c, &in, name, sizeof(name)) && in.map == 1 &&
+		    in.op == 0x1f)
+			return lens[k];
+	}
+	return 0;
+}
+
+/* Every byte of [c, c+len) belongs to a nop (0x90 with prefixes, 0f 1f). */
+static int all_nops(const uint8_t *c, size_t len)
+{
+	size_t at = 0;
+
+	while (at < len) {
+		struct tm_x86_insn in;
+
+		if (tm_x86_decode(c + at, len - at, &in))
+			return 0;
+		if (!((in.map == 0 && in.op == 0x90 && !in.rex && !in.rep) ||
+		      (in.map == 1 && in.op == 0x1f)))
+			return 0;
+		at += in.len;
+	}
+	return 1;
+}
+
+static void find_nop_sites(const struct image *im, uint64_t bias, struct tm_devirt *d)
+{
+	const Elf64_Phdr *eh;
+	const uint8_t *tab;
+	uint32_t count;
+	uint64_t prev_end = 0;
+
+	if (fde_table(im, &eh, &tab, &count))
+		return;
+	for (uint32_t i = 0; i < count && d->nnop_sites < TM_DEVIRT_MAX_IMPLS; i++) {
+		uint64_t start, end, off;
+		const uint8_t *gap;
+
+		if (fde_range(im, eh, tab, i, &start, &end))
+			return; /* an FDE not as binutils writes it: no proof of padding */
+		if (i == 0 || start <= prev_end || start - prev_end > NOP_GAP_MAX) {
+			prev_end = end > prev_end ? end : prev_end;
+			continue;
+		}
+		gap = image_at(im, prev_end, start - prev_end, 1);
+		if (gap && all_nops(gap, start - prev_end)) {
+			for (uint64_t a = prev_end; a + 3 + JMP_LEN <= start; a++) {
+				unsigned n = emulated_nop_at(gap + (a - prev_end), start - a);
+
+				if (!n || a + n + JMP_LEN > start ||
+				    image_offset(im, a, &off))
+					continue;
+				d->nop_site[d->nnop_sites++] = (struct tm_devirt_nop_site){
+					.addr = a + bias, .offset = off, .nop_len = n,
+					.room = (uint32_t)(start - a),
+				};
+				break; /* one site per gap */
+			}
+		}
+		prev_end = end;
+	}
+}
+
 /* ---- public ---------------------------------------------------------------- */
 
 static void describe(struct tm_devirt *d)
@@ -553,6 +669,9 @@ static int is_stub_of(const struct image *im, uint64_t bias, const struct tm_dev
 	if (d->pad_addr && live >= d->pad_addr && live < d->pad_addr + d->pad_len &&
 	    (live - d->pad_addr) % 16 == 0)
 		return 1;
+	for (unsigned k = 0; k < d->nnop_sites; k++)
+		if (live == d->nop_site[k].addr)
+			return 1;
 	c = image_at(im, live - bias, 5, 1);
 	return c && c[0] == 0xe9 &&
 	       (int64_t)(live - bias) + 5 + rd32(c + 1) == (int64_t)(def - bias) &&
@@ -643,6 +762,7 @@ int tm_devirt_scan(const char *elf_path, uint64_t load_bias,
 	d->pie = img.eh->e_type == ET_DYN;
 	d->defaults_known = read_defaults(&img, load_bias, live, d) == 0;
 	find_padding(&img, load_bias, d);
+	find_nop_sites(&img, load_bias, d);
 	resolve_effective(&img, load_bias, live, d);
 	if (d->defaults_known) {
 		d->defaults = 1;

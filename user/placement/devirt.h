@@ -85,6 +85,25 @@ struct tm_devirt {
 	uint32_t pad_len;      /* bytes */
 	uint64_t pad_offset;   /* file offset of pad_addr */
 
+	/* Nop stubs: padding between two functions (bytes no FDE of
+	 * .eh_frame_hdr covers, every one a nop) holding a nop the kernel
+	 * emulates (a canonical nop of 3, 4, 6, 7 or 8 bytes, never the 5-byte
+	 * one) followed by at least 5 more padding bytes. redirect.c writes
+	 * `jmp impl` right after the nop in the process; a pointer to the nop
+	 * then reaches impl, and since a uprobe decodes the FILE's bytes (the
+	 * nop) and emulates them, the stub carries entry and return probes
+	 * with the caller's registers and return address untouched: the way to
+	 * probe an implementation whose prologue moves %rsp before any emulated
+	 * instruction (sid 3.13/3.14 pymalloc calloc and realloc). The first
+	 * sites in address order, so a later tmbpf picks the same ones. */
+	struct tm_devirt_nop_site {
+		uint64_t addr;     /* absolute address of the nop (the stub's entry) */
+		uint64_t offset;   /* its file offset */
+		uint32_t nop_len;  /* the jmp goes at addr + nop_len */
+		uint32_t room;     /* padding bytes from addr to the next function */
+	} nop_site[TM_DEVIRT_MAX_IMPLS];
+	unsigned nnop_sites;
+
 	enum tm_coverage coverage; /* FULL or PARTIAL after the scan (REDIRECT when only leftover
 				    * stubs remain); tm_redirect_apply sets REDIRECT */
 	char detail[256];      /* one line: guard counts per function, what is missed */

@@ -1,6 +1,7 @@
 /* Call sites of _Py_NewReference (newref_sites.h). */
 #include "placement/newref_sites.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,4 +150,105 @@ int tm_newref_sites_find(const struct tm_elf *e, uint64_t newref_vaddr,
 	if (err)
 		return err;
 	return out->n || out->nfresh ? 0 : -ENOENT;
+}
+
+/* ---- inlined copies (LTO) ------------------------------------------------------ */
+
+#define INLINE_WINDOW 6 /* instructions from the tracer load to the jcc */
+
+/* `movq $1,(%X)`: c7 /0 with REX.W, a base register, no index, no
+ * displacement (mod 00, or 01 with disp8 0 for %rbp/%r13), immediate 1. */
+static int refcnt_one_store(const struct tm_x86_insn *in)
+{
+	return in->map == 0 && in->op == 0xc7 && (in->reg & 7) == 0 && (in->rex & 8) &&
+	       in->mod != 3 && !in->rip_relative && in->base != TM_X86_NO_REG &&
+	       in->index == TM_X86_NO_REG && in->disp == 0 && in->imm == 1;
+}
+
+/* From the tracer load at va (into reg r): the jcc and the object register,
+ * or 0 when the pattern does not follow. */
+static int inline_site(const uint8_t *c, size_t avail, uint64_t va, unsigned r, uint64_t *jcc,
+		       uint8_t *obj)
+{
+	struct tm_x86_insn in;
+	size_t at;
+	int x = -1;
+
+	if (tm_x86_decode(c, avail, &in))
+		return 0;
+	at = in.len;
+	for (int k = 0; k < INLINE_WINDOW && at < avail; k++) {
+		struct tm_x86_effect e;
+
+		if (tm_x86_decode(c + at, avail - at, &in))
+			return 0;
+		if (refcnt_one_store(&in)) {
+			x = in.base;
+		} else if (in.map == 0 && in.op == 0x85 && in.mod == 3 && in.reg == r && in.rm == r &&
+			   (in.rex & 8)) {
+			/* test %R,%R: the jcc must come next */
+			size_t j = at + in.len;
+
+			if (x < 0 || tm_x86_decode(c + j, avail - j, &in) ||
+			    tm_x86_flow(&in) != TM_X86_JCC || in.p66 || ((in.op & 0x0f) != 4 &&
+			    (in.op & 0x0f) != 5))
+				return 0;
+			*jcc = va + j;
+			*obj = (uint8_t)x;
+			return 1;
+		} else {
+			tm_x86_effect(&in, &e);
+			if (e.unknown || e.branch || (e.writes & (1u << r)))
+				return 0;
+			if (x >= 0 && (e.writes & (1u << x)))
+				return 0; /* the object's register changed */
+		}
+		at += in.len;
+	}
+	return 0;
+}
+
+int tm_newref_inline_sites(const struct tm_elf *e, uint64_t tracer_vaddr, uint64_t skip_lo,
+			   uint64_t skip_hi, struct tm_newref_inline *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < tm_elf_nsegments(e); i++) {
+		const struct tm_elf_segment *sg = tm_elf_segment(e, i);
+		uint8_t *buf;
+
+		if (!sg || !(sg->flags & PF_X) || !sg->filesz || sg->filesz > (256u << 20))
+			continue;
+		buf = malloc(sg->filesz);
+		if (!buf)
+			return -ENOMEM;
+		if (tm_elf_read(e, sg->vaddr, buf, sg->filesz)) {
+			free(buf);
+			continue;
+		}
+		/* mov disp32(%rip),%r64: REX.W (48/4c) 8b, ModRM mod 00 rm 101 */
+		for (size_t k = 0; k + 7 <= sg->filesz; k++) {
+			uint64_t va = sg->vaddr + k, jcc;
+			int32_t disp;
+			uint8_t obj;
+			unsigned r;
+
+			if ((buf[k] != 0x48 && buf[k] != 0x4c) || buf[k + 1] != 0x8b ||
+			    (buf[k + 2] & 0xc7) != 0x05)
+				continue;
+			memcpy(&disp, buf + k + 3, 4);
+			if (va + 7 + (int64_t)disp != tracer_vaddr || (va >= skip_lo && va < skip_hi))
+				continue;
+			r = ((buf[k + 2] >> 3) & 7) | (buf[k] == 0x4c ? 8 : 0);
+			if (!inline_site(buf + k, sg->filesz - k, va, r, &jcc, &obj))
+				continue;
+			if (out->n == TM_NEWREF_MAX_INLINE) {
+				free(buf);
+				return -E2BIG;
+			}
+			out->vaddr[out->n] = jcc;
+			out->reg[out->n++] = obj;
+		}
+		free(buf);
+	}
+	return out->n ? 0 : -ENOENT;
 }

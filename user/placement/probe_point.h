@@ -5,7 +5,9 @@
  * tm_probe_point_find() decodes the first instructions of a function, as read
  * from the ELF file (process memory may hold int3 bytes of other uprobes), and
  * returns the first instruction that
- *   - the kernel emulates (push %reg, jmp/jcc rel, call rel32, canonical nops),
+ *   - the kernel emulates (push %reg, jmp/jcc rel, call rel32, canonical nops
+ *     but never the 5-byte one, which 6.18 optimizes into a call that a
+ *     forked child does not inherit),
  *   - every path through the function executes (nothing before it branches),
  *   - comes while each needed argument is still in some register (plain
  *     64-bit register-to-register moves are followed, so `mov %rsi,%rdi` keeps

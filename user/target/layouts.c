@@ -22,7 +22,7 @@ static const struct tm_layout layouts[] = {
 		.co_qualname = NO,
 		.co_firsttraceable = NO, .co_code_adaptive = NO, .co_code = 0x30,
 		.lines_kind = TM_LINES_LNOTAB,
-		.ascii_data = 0x30, .compact_data = 0x48,
+		.ascii_data = 0x30, .compact_data = 0x48, .ts_interp = 0x10,
 	},
 	{
 		.minor = 9,
@@ -37,7 +37,7 @@ static const struct tm_layout layouts[] = {
 		.co_qualname = NO,
 		.co_firsttraceable = NO, .co_code_adaptive = NO, .co_code = 0x30,
 		.lines_kind = TM_LINES_LNOTAB,
-		.ascii_data = 0x30, .compact_data = 0x48,
+		.ascii_data = 0x30, .compact_data = 0x48, .ts_interp = 0x10,
 	},
 	{
 		.minor = 10,
@@ -52,7 +52,7 @@ static const struct tm_layout layouts[] = {
 		.co_qualname = NO,
 		.co_firsttraceable = NO, .co_code_adaptive = NO, .co_code = 0x30,
 		.lines_kind = TM_LINES_LINETABLE310,
-		.ascii_data = 0x30, .compact_data = 0x48,
+		.ascii_data = 0x30, .compact_data = 0x48, .ts_interp = 0x10,
 	},
 	{
 		.minor = 11,
@@ -67,7 +67,7 @@ static const struct tm_layout layouts[] = {
 		.co_qualname = 0x80,
 		.co_firsttraceable = 0xa8, .co_code_adaptive = 0xb8, .co_code = NO,
 		.lines_kind = TM_LINES_LOCATIONS,
-		.ascii_data = 0x30, .compact_data = 0x48,
+		.ascii_data = 0x30, .compact_data = 0x48, .ts_interp = 0x10,
 	},
 	{
 		.minor = 12,
@@ -82,7 +82,7 @@ static const struct tm_layout layouts[] = {
 		.co_qualname = 0x80,
 		.co_firsttraceable = 0xb0, .co_code_adaptive = 0xc0, .co_code = NO,
 		.lines_kind = TM_LINES_LOCATIONS,
-		.ascii_data = 0x28, .compact_data = 0x38,
+		.ascii_data = 0x28, .compact_data = 0x38, .ts_interp = 0x10,
 	},
 	{
 		.minor = 13,
@@ -97,7 +97,7 @@ static const struct tm_layout layouts[] = {
 		.co_qualname = 0x80,
 		.co_firsttraceable = 0xb8, .co_code_adaptive = 0xc8, .co_code = NO,
 		.lines_kind = TM_LINES_LOCATIONS,
-		.ascii_data = 0x28, .compact_data = 0x38,
+		.ascii_data = 0x28, .compact_data = 0x38, .ts_interp = 0x10,
 	},
 };
 
@@ -109,63 +109,113 @@ const struct tm_layout *tm_layout_get(int minor)
 	return NULL;
 }
 
-/* Indexes of u64 fields in the 3.13 _Py_DebugOffsets (Include/internal/pycore_runtime.h). */
-enum {
-	DO_VERSION = 1, DO_FREE_THREADED = 2, DO_RT_INTERPRETERS_HEAD = 5, DO_IS_THREADS_HEAD = 9,
-	DO_TS_NEXT = 21, DO_TS_CURRENT_FRAME = 23, DO_TS_THREAD_ID = 24, DO_TS_NATIVE_THREAD_ID = 25,
-	DO_IF_PREVIOUS = 29, DO_IF_EXECUTABLE = 30, DO_IF_INSTR_PTR = 31, DO_IF_OWNER = 33,
-	DO_CO_FILENAME = 35, DO_CO_NAME = 36, DO_CO_QUALNAME = 37, DO_CO_LINETABLE = 38,
-	DO_CO_FIRSTLINENO = 39, DO_CO_CODE_ADAPTIVE = 43, DO_PYOBJECT_OB_TYPE = 45, DO_BYTES_OB_SIZE = 65,
-	DO_BYTES_OB_SVAL = 66, DO_UNICODE_STATE = 68, DO_UNICODE_LENGTH = 69,
-	DO_UNICODE_ASCII_SIZE = 70, DO_COUNT = 73,
+/* What _Py_DebugOffsets do not say, per minor (3.13+), measured with
+ * offsetof() against each release's headers built with its own flags
+ * (Debian 3.14/3.15: -D_Py_JIT -D_Py_TIER2=3), the same in release and
+ * debug builds and in every patch release measured (3.13.5, 3.13.18):
+ *  - allocators.standard.{raw,mem,obj} in _PyRuntimeState;
+ *  - autoTSSkey (Py_tss_t) in _PyRuntimeState, gone in 3.15 (a thread-local
+ *    _Py_tss_gilstate replaces it; target.c decodes both from code and
+ *    prefers that);
+ *  - _co_firsttraceable: co_code_adaptive - 0x10 (int, then co_extra);
+ *  - f_executable tag bits (_PyStackRef since 3.14, Py_TAG_BITS 3);
+ *  - sizeof(PyCompactUnicodeObject) (carried by the offsets from 3.15). */
+struct extra {
+	int minor;
+	uint32_t alloc_raw, alloc_mem, alloc_obj;
+	uint32_t autotss_key;
+	uint32_t firsttraceable_before_code; /* co_code_adaptive - _co_firsttraceable */
+	uint32_t f_code_tags;
+	uint32_t compact_data;
 };
 
-int tm_layout_check_debug_offsets(const struct tm_layout *l, const void *buf, size_t len,
-				  char *what, size_t whatlen)
-{
-	const struct { int idx; uint64_t want; const char *name; } fields[] = {
-		{ DO_FREE_THREADED, 0, "free_threaded" },
-		{ DO_RT_INTERPRETERS_HEAD, l->rt_interpreters_head, "interpreters_head" },
-		{ DO_IS_THREADS_HEAD, l->is_threads_head, "threads_head" },
-		{ DO_TS_NEXT, l->ts_next, "thread_state.next" },
-		{ DO_TS_CURRENT_FRAME, l->ts_frame, "current_frame" },
-		{ DO_TS_THREAD_ID, l->ts_thread_id, "thread_id" },
-		{ DO_TS_NATIVE_THREAD_ID, l->ts_native_thread_id, "native_thread_id" },
-		{ DO_IF_PREVIOUS, l->f_back, "previous" },
-		{ DO_IF_EXECUTABLE, l->f_code, "executable" },
-		{ DO_IF_INSTR_PTR, l->f_lasti, "instr_ptr" },
-		{ DO_IF_OWNER, l->f_owner, "owner" },
-		{ DO_CO_FILENAME, l->co_filename, "co_filename" },
-		{ DO_CO_NAME, l->co_name, "co_name" },
-		{ DO_CO_QUALNAME, l->co_qualname, "co_qualname" },
-		{ DO_CO_LINETABLE, l->co_lines, "co_linetable" },
-		{ DO_CO_FIRSTLINENO, l->co_firstlineno, "co_firstlineno" },
-		{ DO_CO_CODE_ADAPTIVE, l->co_code_adaptive, "co_code_adaptive" },
-		{ DO_PYOBJECT_OB_TYPE, TM_PY_OB_TYPE, "ob_type" },
-		{ DO_BYTES_OB_SIZE, TM_PY_BYTES_SIZE, "bytes.ob_size" },
-		{ DO_BYTES_OB_SVAL, TM_PY_BYTES_DATA, "bytes.ob_sval" },
-		{ DO_UNICODE_STATE, TM_PY_STR_STATE, "unicode.state" },
-		{ DO_UNICODE_LENGTH, TM_PY_STR_LENGTH, "unicode.length" },
-		{ DO_UNICODE_ASCII_SIZE, l->ascii_data, "asciiobject_size" },
-	};
-	uint64_t v[DO_COUNT];
+static const struct extra extras[] = {
+	{ 13, 0x2c0, 0x2e8, 0x310, 0x870, 0x10, 0, 0x38 },
+	{ 14, 0x370, 0x398, 0x3c0, 0x920, 0x10, 3, 0x38 },
+	{ 15, 0x3f0, 0x418, 0x440, NO, 0x10, 3, 0x38 },
+};
 
-	if (len < sizeof(v) || memcmp(buf, "xdebugpy", 8)) {
-		snprintf(what, whatlen, "no _Py_DebugOffsets cookie");
+static int fits16(uint64_t v)
+{
+	return v < TM_NO_OFFSET;
+}
+
+int tm_layout_from_debug_offsets(const struct tm_debug_offsets *o, struct tm_layout *l,
+				 char *why, size_t whylen)
+{
+	const struct extra *x = &extras[sizeof(extras) / sizeof(extras[0]) - 1];
+	uint64_t read_end;
+
+	for (size_t i = 0; i < sizeof(extras) / sizeof(extras[0]); i++)
+		if (extras[i].minor == o->minor)
+			x = &extras[i];
+	memset(l, 0, sizeof(*l));
+	l->minor = o->minor;
+	l->from_debug_offsets = 1;
+	l->rt_interpreters_head = (uint32_t)o->rt_interpreters_head;
+	l->rt_tstate_current = NO;
+	l->rt_autotss_key = x->autotss_key;
+	l->rt_alloc_raw = x->alloc_raw;
+	l->rt_alloc_mem = x->alloc_mem;
+	l->rt_alloc_obj = x->alloc_obj;
+	l->is_threads_head = (uint32_t)o->is_threads_head;
+	l->ts_next = (uint32_t)o->ts_next;
+	l->ts_interp = (uint32_t)o->ts_interp;
+	l->ts_thread_id = (uint32_t)o->ts_thread_id;
+	l->ts_native_thread_id = (uint32_t)o->ts_native_thread_id;
+	l->ts_frame = (uint32_t)o->ts_current_frame;
+	l->cframe_current_frame = NO;
+	l->ts_datastack_chunk = (uint32_t)o->ts_datastack_chunk;
+	l->ts_status = (uint32_t)o->ts_status;
+	l->frame_kind = TM_FRAMES_INTERP;
+	l->f_back = (uint32_t)o->if_previous;
+	l->f_code = (uint32_t)o->if_executable;
+	l->f_lasti = (uint32_t)o->if_instr_ptr;
+	l->f_owner = (uint32_t)o->if_owner;
+	l->f_code_tags = x->f_code_tags;
+	/* Bytes BPF reads per frame: up to the end of the last field it uses. */
+	read_end = o->if_owner + 1;
+	if (o->if_previous + 8 > read_end)
+		read_end = o->if_previous + 8;
+	if (o->if_executable + 8 > read_end)
+		read_end = o->if_executable + 8;
+	if (o->if_instr_ptr + 8 > read_end)
+		read_end = o->if_instr_ptr + 8;
+	l->f_read_size = (uint32_t)((read_end + 7) & ~7ull);
+	l->co_firstlineno = (uint32_t)o->co_firstlineno;
+	l->co_filename = (uint32_t)o->co_filename;
+	l->co_name = (uint32_t)o->co_name;
+	/* a name is an annotation: beyond the header the symbolizer reads, none */
+	l->co_qualname = o->co_qualname + 8 <= 0x100 ? (uint32_t)o->co_qualname : NO;
+	l->co_lines = (uint32_t)o->co_linetable;
+	l->co_code_adaptive = (uint32_t)o->co_code_adaptive;
+	l->co_firsttraceable = (uint32_t)(o->co_code_adaptive - x->firsttraceable_before_code);
+	l->co_code = NO;
+	l->lines_kind = TM_LINES_LOCATIONS;
+	l->ascii_data = (uint32_t)o->str_ascii_size;
+	l->compact_data = o->str_compact_size != TM_DO_NONE ? (uint32_t)o->str_compact_size
+							    : x->compact_data;
+	/* BPF holds offsets in 16 bits, reads a frame of at most 256 bytes
+	 * and a code object head of 128 (stack_walk.bpf.h); the symbolizer
+	 * a code object header of 256 bytes; tp_flags is a BPF constant. */
+	if (!fits16(o->ts_current_frame) || !fits16(o->ts_thread_id) || !fits16(o->ts_status) ||
+	    !fits16(o->ts_datastack_chunk) || !fits16(o->ts_interp) || l->f_read_size >= 256 ||
+	    o->co_filename + 8 > 128 || o->co_firstlineno + 4 > 128 || o->co_linetable + 8 > 0x100 ||
+	    o->co_code_adaptive > 0x100) {
+		snprintf(why, whylen, "offsets beyond what tmbpf's BPF reads (frame %u bytes, "
+			 "co_filename 0x%llx)", l->f_read_size, (unsigned long long)o->co_filename);
 		return -EPROTO;
 	}
-	memcpy(v, buf, sizeof(v));
-	if (((v[DO_VERSION] >> 16) & 0xff) != (uint64_t)l->minor) {
-		snprintf(what, whatlen, "version 0x%llx", (unsigned long long)v[DO_VERSION]);
+	if (o->tp_flags != TM_TP_FLAGS) {
+		snprintf(why, whylen, "type_object.tp_flags is 0x%llx, tmbpf's BPF reads 0x%x",
+			 (unsigned long long)o->tp_flags, TM_TP_FLAGS);
 		return -EPROTO;
 	}
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		if (v[fields[i].idx] != fields[i].want) {
-			snprintf(what, whatlen, "%s is 0x%llx, table says 0x%llx", fields[i].name,
-				 (unsigned long long)v[fields[i].idx],
-				 (unsigned long long)fields[i].want);
-			return -EPROTO;
-		}
+	if (o->str_state != TM_PY_STR_STATE || o->str_length != TM_PY_STR_LENGTH ||
+	    o->bytes_ob_size != TM_PY_BYTES_SIZE || o->bytes_ob_sval != TM_PY_BYTES_DATA) {
+		snprintf(why, whylen, "str/bytes layout moved (state 0x%llx, ob_sval 0x%llx)",
+			 (unsigned long long)o->str_state, (unsigned long long)o->bytes_ob_sval);
+		return -EPROTO;
 	}
 	return 0;
 }

@@ -1,14 +1,17 @@
-/* Per-minor-version CPython layouts (x86-64, release, GIL build), 3.8-3.13.
- * Every offset was checked with offsetof() against that version's internal
- * headers (docs/cpython-layouts.md); 3.13 is also cross-checked at attach
- * against the target's own _Py_DebugOffsets. TM_NO_OFFSET (from tmbpf.h)
- * marks a field the version does not have. */
+/* CPython layouts (x86-64, GIL builds). 3.8-3.12: one table per minor
+ * version, every offset checked with offsetof() against that version's
+ * internal headers (docs/cpython-layouts.md). 3.13+: built from the
+ * target's own _Py_DebugOffsets (debug_offsets.h), completed by a small
+ * per-minor table of what those do not carry; the hard-coded 3.13 table is
+ * kept for the tests' cross-check. TM_NO_OFFSET (from tmbpf.h) marks a
+ * field the version does not have. */
 #ifndef TM_TARGET_LAYOUTS_H
 #define TM_TARGET_LAYOUTS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "target/debug_offsets.h"
 #include "tmbpf.h"
 
 enum tm_linetable_kind {
@@ -47,6 +50,11 @@ struct tm_layout {
 	/* str */
 	uint32_t ascii_data;             /* sizeof(PyASCIIObject) */
 	uint32_t compact_data;           /* sizeof(PyCompactUnicodeObject) */
+	/* Added with 3.14/3.15 (zero in the <=3.12 tables where not stated). */
+	uint32_t ts_interp;              /* PyThreadState.interp (0x10 in every version) */
+	uint32_t f_code_tags;            /* low bits of the frame's code word that are tags
+					  * (3.14+: f_executable is a _PyStackRef, tag bits 3) */
+	uint32_t from_debug_offsets;     /* 1: built by tm_layout_from_debug_offsets */
 };
 
 /* Common to all versions. */
@@ -63,16 +71,17 @@ struct tm_layout {
 #define TM_OWNER_THREAD 0
 #define TM_OWNER_GENERATOR 1
 
-/* The layout of 3.minor, or NULL when not supported. */
+/* The hard-coded layout of 3.minor (3.8-3.13), or NULL. For 3.13 use
+ * tm_layout_from_debug_offsets: its table stays for the tests' cross-check. */
 const struct tm_layout *tm_layout_get(int minor);
 
-/* Size of _Py_DebugOffsets as tmbpf knows it (3.13). */
-#define TM_DEBUG_OFFSETS_SIZE 584
-
-/* Compare a 3.13+ layout with the target's _Py_DebugOffsets (the first
- * bytes of _PyRuntime). Returns 0 when they agree, -EPROTO with the first
- * mismatching field named in what otherwise. */
-int tm_layout_check_debug_offsets(const struct tm_layout *l, const void *buf, size_t len,
-				  char *what, size_t whatlen);
+/* 3.13+: the layout from the target's debug offsets o, plus the per-minor
+ * facts they do not carry (layouts.c: allocator structs in _PyRuntime,
+ * autoTSSkey, _co_firsttraceable, stack-reference tags, str data). A minor
+ * newer than every table takes the newest table's facts: the caller must
+ * confirm the allocators from code and warn. Returns 0, or -EPROTO with why
+ * when a field tmbpf needs is missing or does not fit the BPF config. */
+int tm_layout_from_debug_offsets(const struct tm_debug_offsets *o, struct tm_layout *l,
+				 char *why, size_t whylen);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int parse_line(char *line, struct tm_map *map)
 {
@@ -111,4 +112,31 @@ int tm_maps_host_path(pid_t pid, const char *path, char *out, size_t outlen)
 	if (n < 0 || (size_t)n >= outlen)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+static int names_inode(const char *path, uint64_t inode)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && (uint64_t)st.st_ino == inode;
+}
+
+int tm_maps_open_path(pid_t pid, const struct tm_map *map, char *out, size_t outlen)
+{
+	int n;
+
+	if (map->path[0] == '/' && tm_maps_host_path(pid, map->path, out, outlen) == 0 &&
+	    names_inode(out, map->inode))
+		return 0;
+	n = snprintf(out, outlen, "/proc/%d/map_files/%llx-%llx", (int)pid,
+		     (unsigned long long)map->start, (unsigned long long)map->end);
+	if (n < 0 || (size_t)n >= outlen)
+		return -ENAMETOOLONG;
+	if (names_inode(out, map->inode))
+		return 0;
+	if (map->path[0] == '/' && strlen(map->path) < outlen && names_inode(map->path, map->inode)) {
+		snprintf(out, outlen, "%s", map->path);
+		return 0;
+	}
+	return -ENOENT;
 }

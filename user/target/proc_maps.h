@@ -1,6 +1,6 @@
 /* /proc/PID/maps of a traced process: the file-backed mappings and a way to
- * open the mapped files from the host (through /proc/PID/root, so a target
- * in a container resolves in its own mount namespace). */
+ * open the mapped files from the host, whatever the target's root and mount
+ * namespace (tm_maps_open_path). */
 #ifndef TM_TARGET_PROC_MAPS_H
 #define TM_TARGET_PROC_MAPS_H
 
@@ -37,5 +37,18 @@ int tm_map_is_exec(const struct tm_map *map);
 /* Host path of a mapped file: "/proc/PID/root" + path. Returns 0 or
  * -ENAMETOOLONG. A " (deleted)" suffix is kept: opening fails then. */
 int tm_maps_host_path(pid_t pid, const char *path, char *out, size_t outlen);
+
+/* A path from which this process opens the very file (same inode) that map
+ * maps in pid, tried in this order:
+ *   1. /proc/PID/root + path: the path as the target sees it, which is what
+ *      maps shows for a target in another mount namespace (a container,
+ *      pivot_root): its root resolves it;
+ *   2. /proc/PID/map_files/START-END: the mapping itself, whatever the
+ *      roots and namespaces (a plain chroot, where maps shows the path from
+ *      our root and /proc/PID/root already is the chroot; a deleted file);
+ *      needs CAP_SYS_ADMIN, and names the file only while the mapping lives;
+ *   3. path itself (a chroot when map_files is refused).
+ * Returns 0, -ENOENT (none names that inode), -ENAMETOOLONG. */
+int tm_maps_open_path(pid_t pid, const struct tm_map *map, char *out, size_t outlen);
 
 #endif

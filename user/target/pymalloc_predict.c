@@ -12,11 +12,15 @@
 #define NCLASS 32 /* size classes of 16 bytes up to 512 */
 
 /* offsetof(PyInterpreterState, obmalloc), x86-64 release builds: 3.12.x
- * embeds struct _obmalloc_state there, 3.13.x holds a pointer to it
- * (read from pyenv 3.12.1 and 3.13.0 _PyObject_Malloc; checked at run time). */
+ * embeds struct _obmalloc_state there, 3.13+ holds a pointer to it (read
+ * from pyenv 3.12.1 and 3.13.0 _PyObject_Malloc, offsetof() against the
+ * 3.13.18/3.14.10/3.15.2 headers; checked at run time). Debug builds have
+ * it 8 bytes further (PyInterpreterState grows before it). */
 #define INTERP_OBMALLOC_312 0xf78
-#define INTERP_OBMALLOC_313 0x2a30
-#define TS_INTERP 0x10 /* PyThreadState.interp: after prev and next, 3.8-3.13 */
+static const struct { int minor; uint32_t off; } interp_obmalloc[] = {
+	{ 13, 0x2a30 }, { 14, 0x2a98 }, { 15, 0x2a80 },
+};
+#define DEBUG_BUILD_SHIFT 8
 
 int tm_pymalloc_usedpools_valid(const uint64_t *u, uint64_t addr)
 {
@@ -80,7 +84,7 @@ static int from_code(const struct tm_target *t, struct tm_elf *e, uint64_t mallo
 int tm_pymalloc_find(const struct tm_target *t, uint64_t malloc_impl,
 		     struct tm_pymalloc_state *st, char *why, size_t whylen)
 {
-	const struct tm_layout *l = tm_layout_get(t->minor);
+	const struct tm_layout *l = t->layout.minor ? &t->layout : NULL;
 	struct tm_elf *e = NULL;
 	struct tm_elf_sym sym;
 	uint64_t a = 0;
@@ -100,12 +104,15 @@ int tm_pymalloc_find(const struct tm_target *t, uint64_t malloc_impl,
 		return -EAGAIN;
 	}
 	if (t->minor >= 12) {
-		st->ts_interp = TS_INTERP;
-		if (t->minor == 12) {
+		st->ts_interp = (uint16_t)l->ts_interp;
+		if (t->minor == 12)
 			a = st->main_interp + INTERP_OBMALLOC_312;
-		} else if (t->minor == 13) {
-			if (tm_target_read(t->pid, st->main_interp + INTERP_OBMALLOC_313, &a, sizeof(a)))
-				a = 0;
+		for (size_t i = 0; i < sizeof(interp_obmalloc) / sizeof(interp_obmalloc[0]); i++) {
+			uint64_t off = interp_obmalloc[i].off + (t->debug_build ? DEBUG_BUILD_SHIFT : 0);
+
+			if (interp_obmalloc[i].minor != t->minor ||
+			    tm_target_read(t->pid, st->main_interp + off, &a, sizeof(a)))
+				continue;
 		}
 		if (check(t, a)) {
 			snprintf(st->how, sizeof(st->how), "interp->obmalloc (3.%d)", t->minor);

@@ -95,7 +95,8 @@ struct tm_symbolizer {
 	int minor;
 	uint64_t code_type;
 	uint64_t none_addr;
-	const struct tm_layout *l;
+	struct tm_layout layout;  /* the target's (layouts.h), copied: t may go first */
+	const struct tm_layout *l; /* &layout */
 	struct code_entry *codes; /* open addressing, power of two */
 	size_t ncodes, cap;
 	struct str_node **strs;   /* chained, fixed size */
@@ -166,7 +167,8 @@ struct tm_symbolizer *tm_symbolizer_new(const struct tm_target *t)
 	s->minor = t->minor;
 	s->code_type = t->code_type_addr;
 	s->none_addr = t->none_addr;
-	s->l = tm_layout_get(t->minor);
+	s->layout = t->layout;
+	s->l = t->layout.minor ? &s->layout : NULL;
 	s->cap = 1024;
 	s->codes = calloc(s->cap, sizeof(*s->codes));
 	s->nstrbuckets = 1021;
@@ -580,10 +582,11 @@ int tm_symbolize_frame_named(struct tm_symbolizer *s, uint64_t code, uint64_t la
 	*lineno = 0;
 	if (name)
 		*name = NULL;
+	code &= ~(uint64_t)s->l->f_code_tags; /* 3.14+ _PyStackRef (BPF clears them too) */
 	if (!code)
 		return -ENOENT;
 	if (s->none_addr && code == s->none_addr)
-		return 1; /* 3.13 shim frame that BPF did not skip */
+		return 1; /* 3.13+ shim or interpreter frame that BPF did not skip */
 	addr = frame_addr(s, code, lasti);
 	e = lookup(s, code, 0);
 	/* Checked earlier in this pass, but the position does not fit: the
@@ -651,6 +654,7 @@ int tm_symbolize_frame_checked(struct tm_symbolizer *s, uint64_t code, uint64_t 
 	*lineno = 0;
 	if (name)
 		*name = NULL;
+	code &= ~(uint64_t)s->l->f_code_tags;
 	if (!code)
 		return -ENOENT;
 	if (s->none_addr && code == s->none_addr)

@@ -12,31 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <sys/user.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "placement/code_refs.h"
-#include "placement/elf_file.h"
-#include "target/layouts.h"
-#include "target/proc_maps.h"
-
-#define TM_MIN_MINOR 8
-#define TM_MAX_MINOR 13
-#define GLIBC_SPECIFIC_1STBLOCK 0x310 /* glibc 2.36 x86-64, used when decoding fails */
-
-/* Discovery state that does not outlive tm_target_open. */
-struct probe_ctx {
-	struct tm_target *t;
-	struct tm_maps maps;
-	struct tm_elf *elf;
-	const struct tm_layout *layout;
-	const char *mapped_path; /* elf's path as the target sees it (in maps) */
-	char *err;
-	size_t errlen;
-};
+#include "target/debug_offsets.h"
+#include "target/target_priv.h"
 
 static int read_mem_file(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
@@ -74,15 +57,17 @@ int tm_target_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 	return -errno;
 }
 
-static int read_u64(pid_t pid, uint64_t addr, uint64_t *v)
+int tm_target_read_u64(pid_t pid, uint64_t addr, uint64_t *v)
 {
 	return tm_target_read(pid, addr, v, sizeof(*v));
 }
 
-static int fail(struct probe_ctx *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#define read_u64 tm_target_read_u64
+#define fail tm_target_fail
+#define base_name tm_target_base_name
+#define open_mapped tm_target_open_mapped
 
-static int fail(struct probe_ctx *c, int err, const char *fmt, ...)
+int tm_target_fail(struct probe_ctx *c, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -93,23 +78,20 @@ static int fail(struct probe_ctx *c, int err, const char *fmt, ...)
 	return err;
 }
 
-static const char *base_name(const char *path)
+const char *tm_target_base_name(const char *path)
 {
 	const char *s = strrchr(path, '/');
 
 	return s ? s + 1 : path;
 }
 
-/* Open a mapped file through /proc/PID/root and check it is the file mapped
- * (same inode), so a replaced file on disk is not mistaken for the image. */
-static struct tm_elf *open_mapped(struct probe_ctx *c, const struct tm_map *m, char *host,
-				  size_t hostlen)
+/* Open a mapped file from the host: the very inode mapped (proc_maps.h), so
+ * a file replaced on disk is not mistaken for the image, in a container or
+ * a plain chroot alike. */
+struct tm_elf *tm_target_open_mapped(struct probe_ctx *c, const struct tm_map *m, char *host,
+				     size_t hostlen)
 {
-	struct stat st;
-
-	if (tm_maps_host_path(c->t->pid, m->path, host, hostlen))
-		return NULL;
-	if (stat(host, &st) || st.st_ino != m->inode)
+	if (tm_maps_open_path(c->t->pid, m, host, hostlen))
 		return NULL;
 	return tm_elf_open(host);
 }
@@ -154,6 +136,7 @@ static int find_interpreter_elf(struct probe_ctx *c)
 			c->elf = e;
 			c->mapped_path = m->path;
 			snprintf(c->t->elf_path, sizeof(c->t->elf_path), "%s", host);
+			snprintf(c->t->map_path, sizeof(c->t->map_path), "%s", m->path);
 			return 0;
 		}
 		tm_elf_close(e);
@@ -168,7 +151,7 @@ static int compute_bias(struct probe_ctx *c)
 	const char *want = c->mapped_path;
 
 	if (!s0)
-		return fail(c, -ENOEXEC, "%s has no PT_LOAD segment", c->t->elf_path);
+		return fail(c, -ENOEXEC, "%s has no PT_LOAD segment", c->t->map_path);
 	for (size_t i = 0; i < c->maps.n; i++) {
 		const struct tm_map *m = &c->maps.maps[i];
 
@@ -243,21 +226,22 @@ static int find_version(struct probe_ctx *c)
 		t->micro = (hex >> 8) & 0xff;
 		snprintf(t->version, sizeof(t->version), "%d.%d.%d", t->major, t->minor, t->micro);
 	} else if (version_from_getversion(c)) {
-		if (version_from_name(t->elf_path, &t->major, &t->minor))
+		if (version_from_name(t->map_path, &t->major, &t->minor))
 			return fail(c, -ENOEXEC, "PID %d: cannot tell the CPython version of %s",
-				    (int)t->pid, t->elf_path);
+				    (int)t->pid, t->map_path);
 		snprintf(t->version, sizeof(t->version), "%d.%d", t->major, t->minor);
 	}
 	/* The file name, when it carries a version, must agree. */
-	if (version_from_name(t->elf_path, &maj, &min) == 0 && (maj != t->major || min != t->minor))
+	if (version_from_name(t->map_path, &maj, &min) == 0 && (maj != t->major || min != t->minor))
 		return fail(c, -ENOEXEC, "PID %d: %s reports CPython %s", (int)t->pid,
-			    t->elf_path, t->version);
-	if (t->major != 3 || t->minor < TM_MIN_MINOR || t->minor > TM_MAX_MINOR)
+			    t->map_path, t->version);
+	if (t->major != 3 || t->minor < TM_TARGET_MIN_MINOR)
 		return fail(c, -EPROTONOSUPPORT,
-			    "CPython %d.%d is not supported yet (tmbpf supports 3.%d-3.%d)", t->major,
-			    t->minor, TM_MIN_MINOR, TM_MAX_MINOR);
-	c->layout = tm_layout_get(t->minor);
-	return c->layout ? 0 : -EPROTONOSUPPORT;
+			    "CPython %d.%d is not supported (tmbpf supports 3.%d-3.%d)", t->major,
+			    t->minor, TM_TARGET_MIN_MINOR, TM_TARGET_MAX_MINOR);
+	/* A newer minor: its own _Py_DebugOffsets decide (find_layout). */
+	t->newer = t->minor > TM_TARGET_MAX_MINOR;
+	return 0;
 }
 
 static int symbol_addr(struct probe_ctx *c, const char *name, uint64_t *addr)
@@ -287,6 +271,43 @@ int tm_target_file_offset(const struct tm_target *t, uint64_t addr, uint64_t *of
 
 /* ---- allocators ------------------------------------------------------ */
 
+/* 3.13+: allocators.standard.{raw,mem,obj} inside _PyRuntime. The layout
+ * table knows them per minor; a newer minor must have them from the code of
+ * the exported wrappers (PyMem_RawMalloc...: code_refs.h), which must land
+ * inside _PyRuntime. */
+static int runtime_allocators(struct probe_ctx *c, uint64_t addr[TM_NDOMAINS])
+{
+	struct tm_target *t = c->t;
+	const struct tm_layout *l = c->layout;
+	const uint32_t off[TM_NDOMAINS] = { l->rt_alloc_raw, l->rt_alloc_mem, l->rt_alloc_obj };
+	uint64_t code[TM_NDOMAINS];
+	struct tm_elf_sym rt;
+	int decoded = tm_code_allocator_structs(c->elf, code) == 0 &&
+		      tm_elf_symbol(c->elf, "_PyRuntime", &rt) == 0;
+
+	for (int d = 0; d < TM_NDOMAINS && decoded; d++)
+		if (code[d] < rt.value || code[d] + TM_PY_ALLOCATOR_SIZE > rt.value + rt.size)
+			decoded = 0;
+	for (int d = 0; d < TM_NDOMAINS; d++) {
+		if (t->newer) {
+			if (!decoded)
+				return fail(c, -EPROTONOSUPPORT, "PID %d: CPython %s: cannot find its "
+					    "allocators in _PyRuntime from the code of PyMem_*Malloc "
+					    "(tmbpf knows the layout up to 3.%d)", (int)t->pid,
+					    t->version, TM_TARGET_MAX_MINOR);
+			addr[d] = code[d] + t->load_bias;
+			continue;
+		}
+		addr[d] = t->runtime_addr + off[d];
+		if (decoded && code[d] + t->load_bias != addr[d])
+			tm_log(TM_LOG_DEBUG, "PID %d: the code of the allocator wrappers names "
+			       "0x%llx for domain %d, the table 0x%llx: using the table", (int)t->pid,
+			       (unsigned long long)(code[d] + t->load_bias), d,
+			       (unsigned long long)addr[d]);
+	}
+	return 0;
+}
+
 static int find_allocators(struct probe_ctx *c)
 {
 	static const char *const names[TM_NDOMAINS] = { "_PyMem_Raw", "_PyMem", "_PyObject" };
@@ -295,9 +316,19 @@ static int find_allocators(struct probe_ctx *c)
 	uint64_t from_code[TM_NDOMAINS];
 	int code_err = -1; /* not decoded yet */
 
+	if (t->minor >= 13) {
+		uint64_t addr[TM_NDOMAINS];
+		int err = runtime_allocators(c, addr);
+
+		if (err)
+			return err;
+		for (int d = 0; d < TM_NDOMAINS; d++)
+			t->alloc[d].struct_addr = addr[d];
+		return tm_target_read_allocators(t);
+	}
 	for (int d = 0; d < TM_NDOMAINS; d++) {
 
-		if (t->minor >= 12) {
+		if (t->minor == 12) {
 			const uint32_t off[TM_NDOMAINS] = { l->rt_alloc_raw, l->rt_alloc_mem,
 							    l->rt_alloc_obj };
 			t->alloc[d].struct_addr = t->runtime_addr + off[d];
@@ -309,7 +340,7 @@ static int find_allocators(struct probe_ctx *c)
 			code_err = tm_code_allocator_structs(c->elf, from_code);
 		if (code_err)
 			return fail(c, -ENOENT, "PID %d: cannot locate the %s allocator in %s",
-				    (int)t->pid, names[d], t->elf_path);
+				    (int)t->pid, names[d], t->map_path);
 		t->alloc[d].struct_addr = from_code[d] + t->load_bias;
 	}
 	return tm_target_read_allocators(t);
@@ -334,203 +365,100 @@ int tm_target_read_allocators(struct tm_target *t)
 	return 0;
 }
 
-/* ---- thread state routes ------------------------------------------------ */
-
-/* glibc's TSD offset from the code of pthread_getspecific in the libc the
- * process maps (code_refs.h). */
-static int decode_tsd_offset(struct probe_ctx *c, uint32_t *off)
-{
-	int err = -ENOENT;
-
-	for (size_t i = 0; i < c->maps.n && err; i++) {
-		const struct tm_map *m = &c->maps.maps[i];
-		char host[PATH_MAX];
-		struct tm_elf *e;
-
-		if (m->offset != 0 || strncmp(base_name(m->path), "libc.so", 7))
-			continue;
-		e = open_mapped(c, m, host, sizeof(host));
-		if (!e)
-			continue;
-		err = tm_code_tsd_offset(e, off);
-		tm_elf_close(e);
-	}
-	return err;
-}
-
-/* fsbase of the threads the interpreter knows: PyThreadState.thread_id is
- * pthread_self(), which is the TCB address on glibc x86-64. */
-static int thread_bases(struct probe_ctx *c, uint64_t *bases, int max)
-{
-	const struct tm_layout *l = c->layout;
-	pid_t pid = c->t->pid;
-	uint64_t interp, ts;
-	int n = 0;
-
-	if (read_u64(pid, c->t->runtime_addr + l->rt_interpreters_head, &interp) || !interp)
-		return 0;
-	if (read_u64(pid, interp + l->is_threads_head, &ts))
-		return 0;
-	for (int guard = 0; ts && guard < 4096 && n < max; guard++) {
-		uint64_t tid, self;
-
-		if (read_u64(pid, ts + l->ts_thread_id, &tid))
-			break;
-		if (tid && read_u64(pid, tid + 0x10, &self) == 0 && self == tid)
-			bases[n++] = tid;
-		if (read_u64(pid, ts + l->ts_next, &ts))
-			break;
-	}
-	return n;
-}
-
-/* The main thread's fsbase when we are its ptrace tracer (tmbpf run stops
- * the child at its entry point, before any thread state exists). */
-static int traced_fsbase(pid_t pid, uint64_t *base)
-{
-	long v;
-
-	errno = 0;
-	v = ptrace(PTRACE_PEEKUSER, pid, (void *)offsetof(struct user_regs_struct, fs_base), NULL);
-	if (errno)
-		return -errno;
-	*base = (uint64_t)v;
-	return 0;
-}
-
-/* 3.12+: _Py_tss_tstate lives in libpython's TLS block. For a library loaded
- * at startup the block sits at a fixed distance below each thread's TCB, so
- * fsbase + constant reaches it; measure that constant through the DTV of every
- * known thread (dtv = *(fsbase + 8); block = dtv[modid].val) and require
- * agreement. */
-static int find_tls_offset(struct probe_ctx *c)
+/* The version's layout: the table (3.8-3.12), or the target's own
+ * _Py_DebugOffsets (3.13+), read from its memory (the same bytes as the
+ * file image: they are constant), completed by layouts.c. */
+static int find_layout(struct probe_ctx *c)
 {
 	struct tm_target *t = c->t;
-	uint64_t got = 0, bases[64], modid = 0;
-	int64_t off = 0, le_off = 0;
-	struct tm_elf_sym sym;
-	int n, rc;
+	uint8_t buf[TM_DEBUG_OFFSETS_MAX];
+	struct tm_debug_offsets o;
+	struct tm_elf_sym rt;
+	char why[160];
+	size_t len = sizeof(buf);
+	int err, newer;
 
-	rc = tm_code_tls_access(c->elf, "_PyThreadState_GetCurrent", &got, &le_off);
-	if (rc == 1) {
-		if (tm_elf_symbol(c->elf, "_Py_tss_tstate", &sym) == 0 && sym.type == STT_TLS)
-			t->tls_dtpoff = sym.value;
-		t->cfg.tls_tstate_offset = le_off;
-		snprintf(t->tstate_note, sizeof(t->tstate_note), "TLS local-exec %%fs:%lld",
-			 (long long)le_off);
+	if (t->minor < 13) {
+		t->layout = *tm_layout_get(t->minor);
+		c->layout = &t->layout;
 		return 0;
 	}
-	if (rc == 0) {
-		if (read_u64(t->pid, got + t->load_bias, &modid) ||
-		    read_u64(t->pid, got + t->load_bias + 8, &t->tls_dtpoff))
-			return -ENOENT;
-	} else {
-		if (tm_elf_symbol(c->elf, "_Py_tss_tstate", &sym) || sym.type != STT_TLS ||
-		    tm_elf_dtpmod_slot(c->elf, &got) || read_u64(t->pid, got + t->load_bias, &modid))
-			return -ENOENT;
-		t->tls_dtpoff = sym.value;
-	}
-	if (tm_elf_symbol(c->elf, "_Py_tss_tstate", &sym) == 0 && sym.value != t->tls_dtpoff)
-		return -EPROTO; /* the decoded GOT pair names another variable */
-	if (!modid || modid > 4096)
-		return -ENOENT;
-	t->tls_modid = (int)modid;
-	const char *source = "thread";
-	n = thread_bases(c, bases, 64);
-	if (n == 0 && traced_fsbase(t->pid, &bases[0]) == 0 && bases[0]) {
-		n = 1;
-		source = "ptrace-stopped thread";
-	}
-	if (n == 0)
-		return -ENOENT;
-	for (int i = 0; i < n; i++) {
-		uint64_t dtv, block;
-		int64_t o;
-
-		if (read_u64(t->pid, bases[i] + 8, &dtv) || read_u64(t->pid, dtv + 16 * modid, &block))
-			return -EFAULT;
-		if (block == 0 || block == (uint64_t)-1)
-			return -ENOENT; /* dynamic TLS not allocated for this thread */
-		o = (int64_t)(block + t->tls_dtpoff - bases[i]);
-		if (i && o != off)
-			return -ERANGE; /* not static TLS: offsets differ per thread */
-		off = o;
-	}
-	if (off > 0 || off < -(1 << 24))
-		return -ERANGE;
-	t->cfg.tls_tstate_offset = off;
-	snprintf(t->tstate_note, sizeof(t->tstate_note),
-		 "TLS modid %d dtpoff 0x%llx -> fsbase%lld (DTV of %d %s%s)", t->tls_modid,
-		 (unsigned long long)t->tls_dtpoff, (long long)off, n, source, n == 1 ? "" : "s");
-	return 0;
-}
-
-static int fill_config(struct probe_ctx *c)
-{
-	struct tm_target *t = c->t;
-	const struct tm_layout *l = c->layout;
-	struct tm_proc_config *cfg = &t->cfg;
-	uint32_t tsd;
-	int err;
-
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->py_version = (uint32_t)(t->major << 8 | t->minor);
-	cfg->tss_key_addr = t->runtime_addr + l->rt_autotss_key + TM_PY_TSS_KEY;
-	cfg->tstate_routes = TM_TSTATE_TSD;
-	if (decode_tsd_offset(c, &tsd) == 0) {
-		cfg->tsd_specific_offset = tsd;
-		t->tsd_offset_decoded = 1;
-	} else {
-		cfg->tsd_specific_offset = GLIBC_SPECIFIC_1STBLOCK;
-	}
-	if (t->minor <= 11) {
-		cfg->tstate_current_addr = t->runtime_addr + l->rt_tstate_current;
-		cfg->tstate_routes |= TM_TSTATE_GILSTATE;
-		snprintf(t->tstate_note, sizeof(t->tstate_note), "gilstate.tstate_current, then TSD");
-	} else {
-		err = find_tls_offset(c);
-		if (err == 0)
-			cfg->tstate_routes |= TM_TSTATE_TLS;
-		else
-			snprintf(t->tstate_note, sizeof(t->tstate_note),
-				 "TSD only: static TLS offset of _Py_tss_tstate unknown (%s)",
-				 strerror(-err));
-	}
-	cfg->frame_kind = l->frame_kind;
-	cfg->ts_thread_id = (uint16_t)l->ts_thread_id;
-	cfg->ts_frame = (uint16_t)l->ts_frame;
-	cfg->cframe_current_frame = (uint16_t)l->cframe_current_frame;
-	cfg->ts_datastack_chunk = (uint16_t)l->ts_datastack_chunk;
-	cfg->ts_status = (uint16_t)l->ts_status;
-	cfg->f_back = (uint16_t)l->f_back;
-	cfg->f_code = (uint16_t)l->f_code;
-	cfg->f_lasti = (uint16_t)l->f_lasti;
-	cfg->f_owner = (uint16_t)l->f_owner;
-	cfg->f_read_size = (uint16_t)l->f_read_size;
-	/* _PyType_PreHeaderSize: Py_TPFLAGS_HAVE_GC (1 << 14) adds PyGC_Head;
-	 * 3.11 Py_TPFLAGS_MANAGED_DICT (1 << 4), 3.12+ also MANAGED_WEAKREF (1 << 3),
-	 * add two pointers. */
-	cfg->newref_gc_mask = 1u << 14;
-	cfg->newref_preheader_mask = t->minor == 11 ? 1u << 4 : t->minor >= 12 ? 3u << 3 : 0;
-	return 0;
-}
-
-/* 3.13+: the runtime carries its own offsets; refuse a build that disagrees
- * (free-threaded, debug, or a patch release that moved a field). */
-static int check_debug_offsets(struct probe_ctx *c)
-{
-	uint8_t buf[TM_DEBUG_OFFSETS_SIZE];
-	char what[96];
-	int err;
-
-	if (c->t->minor < 13)
-		return 0;
-	err = tm_target_read(c->t->pid, c->t->runtime_addr, buf, sizeof(buf));
+	if (tm_elf_symbol(c->elf, "_PyRuntime", &rt) || rt.size < 16)
+		return fail(c, -ENOEXEC, "PID %d: %s has no sized _PyRuntime", (int)t->pid,
+			    t->map_path);
+	if (rt.size < len)
+		len = rt.size;
+	err = tm_target_read(t->pid, t->runtime_addr, buf, len);
 	if (err)
 		return err;
-	if (tm_layout_check_debug_offsets(c->layout, buf, sizeof(buf), what, sizeof(what)))
-		return fail(c, -EPROTO, "PID %d: CPython %s layout differs from tmbpf's table (%s)",
-			    (int)c->t->pid, c->t->version, what);
+	err = tm_debug_offsets_parse(buf, len, rt.size, &o, &newer, why, sizeof(why));
+	if (!err && ((o.version >> 16) & 0xff) != (uint64_t)t->minor) {
+		snprintf(why, sizeof(why), "_Py_DebugOffsets say version 0x%llx",
+			 (unsigned long long)o.version);
+		err = -EPROTO;
+	}
+	if (!err)
+		err = tm_layout_from_debug_offsets(&o, &t->layout, why, sizeof(why));
+	if (err && t->newer)
+		return fail(c, -EPROTONOSUPPORT, "CPython %s is not supported: its _Py_DebugOffsets "
+			    "do not fit the newest layout tmbpf knows (3.%d): %s", t->version,
+			    TM_TARGET_MAX_MINOR, why);
+	if (err)
+		return fail(c, err == -EPROTONOSUPPORT ? err : -EPROTO,
+			    "PID %d: CPython %s is not supported: %s", (int)t->pid, t->version, why);
+	c->layout = &t->layout;
+	if (newer)
+		tm_log(TM_LOG_WARN, "PID %d: CPython %s is newer than tmbpf knows (3.%d-3.%d): "
+		       "tracing it with the layout its _Py_DebugOffsets give, the 3.%d rules for "
+		       "the rest; check the results", (int)t->pid, t->version, TM_TARGET_MIN_MINOR,
+		       TM_TARGET_MAX_MINOR, TM_TARGET_MAX_MINOR);
+	return 0;
+}
+
+/* With an interpreter running, the layout must walk: the main interpreter's
+ * first thread state points back at it, and every frame of its chain names
+ * a code object (the C-stack and interpreter frames aside). Refuses a build
+ * whose offsets tmbpf misreads before any probe goes in. Before Py_Initialize
+ * (tmbpf run's entry stop) there is nothing to check yet. */
+static int validate_live(struct probe_ctx *c)
+{
+	struct tm_target *t = c->t;
+	const struct tm_layout *l = c->layout;
+	uint64_t interp, ts, back, frame, type;
+	uint8_t f[256];
+
+	if (!l->from_debug_offsets)
+		return 0; /* the tables were checked against each version's headers */
+	if (read_u64(t->pid, t->runtime_addr + l->rt_interpreters_head, &interp) || !interp ||
+	    read_u64(t->pid, interp + l->is_threads_head, &ts) || !ts)
+		return 0;
+	if (read_u64(t->pid, ts + l->ts_interp, &back) || back != interp)
+		return fail(c, -EPROTO, "PID %d: CPython %s: its thread state does not point back at "
+			    "its interpreter (offsets misread): not supported", (int)t->pid,
+			    t->version);
+	if (read_u64(t->pid, ts + l->ts_frame, &frame))
+		return 0;
+	for (int i = 0; frame && i < 64; i++) {
+		uint64_t code;
+
+		if (tm_target_read(t->pid, frame, f, l->f_read_size))
+			return 0; /* the thread moved on: nothing proven either way */
+		memcpy(&code, f + l->f_code, 8);
+		code &= ~(uint64_t)l->f_code_tags;
+		memcpy(&back, f + l->f_back, 8);
+		if (f[l->f_owner] < TM_OWNER_CSTACK &&
+		    (read_u64(t->pid, code + TM_PY_OB_TYPE, &type) || type != t->code_type_addr)) {
+			/* A running thread's chain changes under us: re-read the
+			 * head once before calling it a misread layout. */
+			uint64_t now;
+
+			if (read_u64(t->pid, ts + l->ts_frame, &now) || now != frame)
+				return 0;
+			return fail(c, -EPROTO, "PID %d: CPython %s: a frame's code is no code object "
+				    "(offsets misread): not supported", (int)t->pid, t->version);
+		}
+		frame = back;
+	}
 	return 0;
 }
 
@@ -553,14 +481,14 @@ static int find_functions(struct probe_ctx *c)
 	struct tm_target *t = c->t;
 
 	if (symbol_addr(c, "_PyRuntime", &t->runtime_addr))
-		return fail(c, -ENOEXEC, "PID %d: %s has no _PyRuntime", (int)t->pid, t->elf_path);
+		return fail(c, -ENOEXEC, "PID %d: %s has no _PyRuntime", (int)t->pid, t->map_path);
 	if (symbol_addr(c, "PyTraceMalloc_Track", &t->track_fn) ||
 	    symbol_addr(c, "PyTraceMalloc_Untrack", &t->untrack_fn) ||
 	    symbol_addr(c, "Py_FinalizeEx", &t->finalize_fn) ||
 	    symbol_addr(c, "PyCode_Type", &t->code_type_addr) ||
 	    symbol_addr(c, "_Py_NoneStruct", &t->none_addr))
 		return fail(c, -ENOEXEC, "PID %d: %s lacks an exported CPython function",
-			    (int)t->pid, t->elf_path);
+			    (int)t->pid, t->map_path);
 	/* 3.8 inlines it everywhere (a static inline in object.h): no probe. */
 	if (t->minor < 9 || symbol_addr(c, "_Py_NewReference", &t->newref_fn))
 		t->newref_fn = 0;
@@ -632,6 +560,7 @@ static int open_error(struct probe_ctx *c, int err)
 int tm_target_open(pid_t pid, struct tm_target *t, char *err, size_t errlen)
 {
 	struct probe_ctx c = { .t = t, .err = err, .errlen = errlen };
+	uint64_t dbg;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
@@ -660,7 +589,12 @@ int tm_target_open(pid_t pid, struct tm_target *t, char *err, size_t errlen)
 	rc = find_functions(&c);
 	if (rc)
 		goto cleanup;
-	rc = check_debug_offsets(&c);
+	rc = find_layout(&c);
+	if (rc)
+		goto cleanup;
+	t->debug_build = symbol_addr(&c, "_Py_GetGlobalRefTotal", &dbg) == 0 ||
+			 symbol_addr(&c, "_Py_RefTotal", &dbg) == 0;
+	rc = validate_live(&c);
 	if (rc)
 		goto cleanup;
 	rc = find_allocators(&c);
@@ -669,7 +603,7 @@ int tm_target_open(pid_t pid, struct tm_target *t, char *err, size_t errlen)
 			rc = open_error(&c, rc);
 		goto cleanup;
 	}
-	rc = fill_config(&c);
+	rc = tm_target_fill_config(&c);
 cleanup:
 	if (rc && err && errlen && !err[0])
 		open_error(&c, rc);

@@ -6,8 +6,9 @@
  * May not: write into a process, ptrace-stop it, use libbpf, print. */
 /* A traced CPython process: where its interpreter lives and what BPF needs.
  * Filled by tm_target_open() from /proc/PID/maps, the ELF that defines
- * _PyRuntime (opened through /proc/PID/root so containers work) and the
- * process's memory. Nothing is attached here. */
+ * _PyRuntime (opened through /proc/PID/root or /proc/PID/map_files, so
+ * containers and plain chroots work: proc_maps.h) and the process's memory.
+ * Nothing is attached here. */
 #ifndef TM_TARGET_TARGET_H
 #define TM_TARGET_TARGET_H
 
@@ -16,12 +17,20 @@
 #include <sys/types.h>
 
 #include "placement/allocators.h"
+#include "target/layouts.h"
 #include "tmbpf.h"
+
+/* Minor versions of CPython 3 with a known layout. A newer minor is traced
+ * through its _Py_DebugOffsets when they pass every check (with a warning
+ * through core/log.h), and refused with the failed check otherwise. */
+#define TM_TARGET_MIN_MINOR 8
+#define TM_TARGET_MAX_MINOR 15
 
 
 struct tm_target {
 	pid_t pid;
-	char elf_path[PATH_MAX];  /* host path of the ELF defining _PyRuntime: /proc/PID/root/... */
+	char elf_path[PATH_MAX];  /* host path of the ELF defining _PyRuntime (proc_maps.h:
+				   * /proc/PID/root/..., /proc/PID/map_files/... or the path) */
 	uint64_t load_bias;       /* absolute address = ELF vaddr + load_bias */
 	int major, minor, micro;
 	char version[32];         /* "3.12.1" */
@@ -44,6 +53,12 @@ struct tm_target {
 	char tstate_note[128];    /* how the tstate routes were found, for -v */
 	pid_t stopped_tid;        /* set by the caller: a thread of the target that it holds in
 				   * a ptrace stop (tmbpf run), 0: none */
+	/* Added with 3.14/3.15 and chroots (appended). */
+	char map_path[PATH_MAX];  /* the same ELF as the target's maps name it (messages) */
+	struct tm_layout layout;  /* the version's offsets: the 3.8-3.12 table, or 3.13+ from
+				   * the target's _Py_DebugOffsets (layouts.h) */
+	int newer;                /* 1: minor above TM_TARGET_MAX_MINOR, traced by its offsets */
+	int debug_build;          /* 1: --with-pydebug (the default allocators are the debug hooks) */
 };
 
 /* What each field of t->cfg (struct tm_proc_config) means once tm_target_open
@@ -53,7 +68,7 @@ struct tm_target {
  *
  *   py_version          (3 << 8) | minor.
  *   tstate_routes       TM_TSTATE_* bits; BPF tries TLS, then GILSTATE, then
- *                       TSD, and takes the first non-NULL tstate:
+ *                       TLS_GILSTATE, then TSD, and takes the first non-NULL tstate:
  *     TM_TSTATE_TLS      (3.12+, only when the static TLS offset was measured)
  *                        tstate = *(u64 *)(fsbase + tls_tstate_offset). This is
  *                        _Py_tss_tstate: NULL while the thread runs without the
@@ -61,7 +76,12 @@ struct tm_target {
  *     TM_TSTATE_GILSTATE (<=3.11) tstate = *(u64 *)tstate_current_addr, the GIL
  *                        holder; valid for this thread only if
  *                        *(u64 *)(tstate + ts_thread_id) == fsbase.
- *     TM_TSTATE_TSD      (all) key = *(u32 *)tss_key_addr (autoTSSkey._key, set
+ *     TM_TSTATE_TLS_GILSTATE (3.15+, when its static TLS offset is known)
+ *                        tstate = *(u64 *)(fsbase + tls_gilstate_offset): the
+ *                        thread state last bound to this thread (what
+ *                        autoTSSkey held up to 3.14); tracemalloc 3.15 uses it
+ *                        for a thread that runs without the GIL.
+ *     TM_TSTATE_TSD      (<=3.14) key = *(u32 *)tss_key_addr (autoTSSkey._key, set
  *                        at interpreter start, so read it at every hit);
  *                        usable only when key < 32 (glibc's first block);
  *                        tstate = *(u64 *)(fsbase + tsd_specific_offset + 16 * key + 8).
@@ -89,7 +109,8 @@ struct tm_target {
  *                        the u64 instruction pointer (prev_instr / instr_ptr),
  *                        stored as is.
  *   f_owner             3.11+: offset of the char owner; skip frames with
- *                        owner == TM_OWNER_CSTACK (3.12+ shim frames). Frames
+ *                        owner >= TM_OWNER_CSTACK (3.12+ shim frames, 3.14+
+ *                        interpreter frames, 3.15's base frame). Frames
  *                        still in their prologue are left to the symbolizer
  *                        (tm_symbolize_frame returns 1 for them).
  *   f_read_size         bytes to read per frame to cover all offsets above
@@ -98,11 +119,14 @@ struct tm_target {
  *                        bit 2 unbound): BPF keeps a thread's thread state while
  *                        it stays active and bound; TM_NO_OFFSET otherwise.
  *   pid                 set by the capture session (the procs slot's owner).
+ *                        f_code's word is masked with ~TM_CODE_TAG_BITS (3.14+
+ *                        _PyStackRef tags; harmless before).
+ *   tls_gilstate_offset 3.15+: _Py_tss_gilstate's static TLS offset.
  * A NULL frame pointer ends the walk; a NULL code pointer is a frame that
  * cannot be symbolized (BPF may skip or keep it as code 0 -> "<unknown>"). */
 
 /* Inspect PID. On failure returns a negative errno and one line in err, e.g.
- * "PID 123 is not a CPython process", "CPython 3.14 is not supported yet",
+ * "PID 123 is not a CPython process", "CPython 3.7 is not supported",
  * "no process with PID 123", "not permitted to read PID 123: run as root". */
 int tm_target_open(pid_t pid, struct tm_target *t, char *err, size_t errlen);
 
