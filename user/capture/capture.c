@@ -140,6 +140,35 @@ static int size_maps(struct tmbpf_bpf *skel, const struct tm_capture_opts *o)
 	return err;
 }
 
+/* What one map entry costs the kernel, measured as memlock in fdinfo on
+ * 6.18: a preallocated hash element of live_blocks (16 B key, 32 B value)
+ * takes 112 B; a stacks element (no prealloc) its value plus ~56 B of
+ * element header and key, rounded to 8. The fixed part: the 4 MiB event
+ * ring and the per-process arrays, 8 MiB with room. */
+#define BLOCK_ENTRY_BYTES 112ull
+#define STACK_ENTRY_OVERHEAD 56ull
+#define FIXED_MAP_BYTES (8ull << 20)
+
+uint64_t tm_capture_budget(uint64_t bytes, uint32_t frames, uint32_t *max_blocks,
+			   uint32_t *max_stacks)
+{
+	uint64_t stack_entry = (TM_STACK_BYTES(frames ? frames : 1) + STACK_ENTRY_OVERHEAD + 7) & ~7ull;
+	uint64_t room, blocks, stacks;
+
+	if (bytes < TM_CAPTURE_MIN_BUDGET)
+		return 0;
+	room = bytes - FIXED_MAP_BYTES;
+	blocks = room / 4 * 3 / BLOCK_ENTRY_BYTES;
+	stacks = room / 4 / stack_entry;
+	if (blocks > 1u << 28)
+		blocks = 1u << 28;
+	if (stacks > 1u << 26)
+		stacks = 1u << 26;
+	*max_blocks = (uint32_t)blocks;
+	*max_stacks = (uint32_t)stacks;
+	return FIXED_MAP_BYTES + blocks * BLOCK_ENTRY_BYTES + stacks * stack_entry;
+}
+
 /* include/linux/proc_ns.h: the initial PID namespace's inode number */
 #define PROC_PID_INIT_INO 0xEFFFFFFCu
 
@@ -210,6 +239,15 @@ struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err,
 	if (c->opts.max_frames > TM_BPF_MAX_FRAMES) {
 		snprintf(err, errlen, "--frames %u is over the limit of %u", c->opts.max_frames,
 			 TM_BPF_MAX_FRAMES);
+		e = -EINVAL;
+		goto cleanup;
+	}
+	if (c->opts.max_memory &&
+	    !tm_capture_budget(c->opts.max_memory, c->opts.max_frames, &c->opts.max_blocks,
+			       &c->opts.max_stacks)) {
+		snprintf(err, errlen, "a memory budget of %llu MiB is below the %llu MiB the maps need",
+			 (unsigned long long)(c->opts.max_memory >> 20),
+			 (unsigned long long)(TM_CAPTURE_MIN_BUDGET >> 20));
 		e = -EINVAL;
 		goto cleanup;
 	}
@@ -718,6 +756,16 @@ int tm_capture_stats(struct tm_capture *c, pid_t pid, struct tm_capture_stats *s
 		     : p->devirt_ok ? tm_coverage_str(p->dv.coverage) : "unknown (ELF not scanned)";
 	st->finalizing = tm_capture_finalizing(c, pid) == 1;
 	return 0;
+}
+
+void tm_capture_own_memory(struct tm_capture *c, uint64_t *map_bytes, uint64_t *rss_bytes)
+{
+	struct bpf_map *map;
+
+	*map_bytes = 0;
+	bpf_object__for_each_map(map, c->skel->obj)
+		*map_bytes += map_memlock(bpf_map__fd(map));
+	*rss_bytes = self_rss();
 }
 
 int tm_capture_reset_peak(struct tm_capture *c, pid_t pid)

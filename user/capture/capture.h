@@ -53,6 +53,8 @@ struct tm_capture_opts {
 	uint32_t max_frames;    /* --frames, 1..TM_BPF_MAX_FRAMES */
 	uint32_t max_blocks;    /* live_blocks entries, all processes; 0: 1<<20 */
 	uint32_t max_stacks;    /* distinct stacks, all processes; 0: 1<<16 */
+	uint64_t max_memory;    /* bytes: max_blocks and max_stacks sized to fit it with the
+				 * fixed maps (tm_capture_budget); 0: those two as given */
 	uint32_t walk_limit;    /* frames counted for total_nframe; 0: TM_WALK_LIMIT_DEFAULT */
 	int bpf_stats;          /* 1: enable kernel BPF run-time stats while the session lives */
 	int redirect;           /* 1: on a build whose inlined allocator guards hide most calls
@@ -93,6 +95,15 @@ struct tm_capture_stats {
 };
 
 struct tm_capture;
+
+/* BPF map entries that fit a memory budget of `bytes` (--max-memory; the
+ * maps are shared by every traced process), at most: 3/4 for live blocks,
+ * the rest for stacks of up to `frames` frames, after the fixed maps (the
+ * event ring and per-process arrays). Returns what the whole reservation
+ * comes to, or 0 when the budget is below TM_CAPTURE_MIN_BUDGET. */
+#define TM_CAPTURE_MIN_BUDGET (16ull << 20)
+uint64_t tm_capture_budget(uint64_t bytes, uint32_t frames, uint32_t *max_blocks,
+			   uint32_t *max_stacks);
 
 /* The counter table (bpf/tmbpf_counters.h): the short name
  * ("live_blocks_full", as snapshot metadata stores it), what it counts, the
@@ -162,6 +173,9 @@ int tm_capture_resume(struct tm_capture *c, pid_t pid);
 
 struct tm_snapshot *tm_capture_snapshot(struct tm_capture *c, pid_t pid, char *err, size_t errlen);
 int tm_capture_stats(struct tm_capture *c, pid_t pid, struct tm_capture_stats *st);
+/* tmbpf's own memory: its BPF maps (memlock, as fdinfo says) and its
+ * resident set. */
+void tm_capture_own_memory(struct tm_capture *c, uint64_t *map_bytes, uint64_t *rss_bytes);
 /* Set the process's peak to its current traced memory (tracemalloc.reset_peak). */
 int tm_capture_reset_peak(struct tm_capture *c, pid_t pid);
 

@@ -21,6 +21,7 @@ struct watched {
 	pid_t pid;
 	uint64_t start;      /* tm_proc_start_time: the pid names this process only */
 	struct tm_target *t; /* borrowed by the capture */
+	int ending;          /* in hooks.ending: its events are ignored meanwhile */
 };
 
 struct skipped {
@@ -56,27 +57,33 @@ static int in_list(char *const *list, size_t n, const char *s)
 	return 0;
 }
 
-int tm_watch_selects(const struct tm_watch_select *sel, pid_t pid)
+/* The filters (comm, cgroup) alone. */
+static int filters_take(const struct tm_watch_select *sel, pid_t pid)
 {
 	char comm[64];
-	int ok = sel->all;
+	int ok;
 
-	for (size_t i = 0; !ok && i < sel->npids; i++)
-		ok = sel->pids[i] == pid;
-	if (!ok)
-		return 0;
 	if ((sel->ncomms || sel->nexclude) && tm_proc_comm(pid, comm, sizeof(comm)))
 		return 0;
 	if (sel->ncomms && !in_list(sel->comms, sel->ncomms, comm))
 		return 0;
 	if (sel->nexclude && in_list(sel->exclude_comms, sel->nexclude, comm))
 		return 0;
-	if (sel->ncgroups) {
-		ok = 0;
-		for (size_t i = 0; i < sel->ncgroups && !ok; i++)
-			ok = tm_proc_in_cgroup(pid, sel->cgroups[i]) == 1;
-	}
+	if (!sel->ncgroups)
+		return 1;
+	ok = 0;
+	for (size_t i = 0; i < sel->ncgroups && !ok; i++)
+		ok = tm_proc_in_cgroup(pid, sel->cgroups[i]) == 1;
 	return ok;
+}
+
+int tm_watch_selects(const struct tm_watch_select *sel, pid_t pid)
+{
+	int ok = sel->all;
+
+	for (size_t i = 0; !ok && i < sel->npids; i++)
+		ok = sel->pids[i] == pid;
+	return ok && filters_take(sel, pid);
 }
 
 static struct watched *find(struct tm_watch *w, pid_t pid)
@@ -119,7 +126,7 @@ static int add(struct tm_watch *w, struct tm_target *t, int from_start)
 		tm_log(TM_LOG_WARN, "%s", err);
 		return e;
 	}
-	w->procs[w->n++] = (struct watched){ t->pid, tm_proc_start_time(t->pid), t };
+	w->procs[w->n++] = (struct watched){ t->pid, tm_proc_start_time(t->pid), t, 0 };
 	if (w->h.attached)
 		w->h.attached(w->h.ctx, t->pid, t, from_start);
 	return 0;
@@ -159,10 +166,18 @@ static void end(struct tm_watch *w, struct watched *p, const char *why)
 	pid_t pid = p->pid;
 	struct tm_target *t = p->t;
 
+	if (p->ending)
+		return;
+	/* The hook may poll the capture (to symbolize its last stacks), which
+	 * brings this process's exit event, or ends others: p is found again
+	 * by pid afterwards. */
+	p->ending = 1;
 	if (w->h.ending)
 		w->h.ending(w->h.ctx, pid, why);
 	tm_capture_remove_target(w->c, pid);
-	*p = w->procs[--w->n];
+	p = find(w, pid);
+	if (p)
+		*p = w->procs[--w->n];
 	free(t);
 }
 
@@ -247,7 +262,8 @@ static void on_process(void *ctx, const struct tm_proc_event *e)
 		else
 			kids[nk++] = (pid_t)e->child;
 		for (size_t i = 0; i < nk; i++)
-			if (!find(w, kids[i]) && tm_watch_selects(&w->sel, kids[i]))
+			/* a traced process's children are followed, listed or not */
+			if (!find(w, kids[i]) && filters_take(&w->sel, kids[i]))
 				caught(w, kids[i], (int)e->pid);
 		break;
 	}
@@ -313,12 +329,14 @@ void tm_watch_tick(struct tm_watch *w)
 	for (size_t i = 0; i < w->n;) {
 		struct watched *p = &w->procs[i];
 
-		if (tm_capture_finalizing(w->c, p->pid) == 1) {
+		if (!p->ending && tm_capture_finalizing(w->c, p->pid) == 1) {
 			end(w, p, "finalized");
-			continue; /* p now holds the last one */
+			i = 0; /* the array changed under us */
+			continue;
 		}
-		if (tm_proc_start_time(p->pid) != p->start) {
+		if (!p->ending && tm_proc_start_time(p->pid) != p->start) {
 			end(w, p, "exited"); /* its exit event was lost */
+			i = 0;
 			continue;
 		}
 		i++;

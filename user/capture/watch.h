@@ -67,7 +67,9 @@ void tm_watch_tick(struct tm_watch *w);
 /* The traced pids (at most max), their number. */
 size_t tm_watch_pids(const struct tm_watch *w, pid_t *out, size_t max);
 
-/* 1 when sel takes pid (by its comm and cgroup now). */
+/* 1 when sel takes pid (listed or --all, and by its comm and cgroup now).
+ * A traced process's forked children need only pass the comm and cgroup
+ * filters. */
 int tm_watch_selects(const struct tm_watch_select *sel, pid_t pid);
 
 #endif

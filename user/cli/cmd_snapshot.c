@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/agent.h"
 #include "cli/commands.h"
 #include "cli/live_session.h"
 #include "cli/output.h"
@@ -55,9 +56,12 @@ static int write_numbered(struct live_session *s, unsigned *n)
 
 static const struct cli_table snapshot_tables[] = {
 	LIVE_CLI_TABLE("Target", live_target_options, struct live_opts, pid),
+	LIVE_CLI_TABLE("System-wide (one snapshot per process)", live_select_options, struct live_opts,
+		       pid),
 	LIVE_CLI_TABLE("Capture options (root)", live_capture_options, struct live_opts, pid),
 	LIVE_CLI_TABLE("Output", live_output_options, struct live_opts, pid),
 	LIVE_CLI_TABLE("Timing", live_snapshot_options, struct live_opts, pid),
+	LIVE_CLI_TABLE("Rotation", live_rotation_options, struct live_opts, pid),
 };
 
 static int run_snapshot(const struct cli_command *cmd, int argc, char **argv)
@@ -73,6 +77,12 @@ static int run_snapshot(const struct cli_command *cmd, int argc, char **argv)
 	rc = cli_parse(cmd, &o, argc, argv);
 	if (rc < 0)
 		return rc == CLI_HELP ? 0 : 2;
+	if (live_opts_system_wide(&o))
+		return agent_run(&o, AGENT_SNAPSHOT, "tmbpf snapshot");
+	if (o.keep) {
+		cli_usage_error(cmd, "--keep is for system-wide sessions (--all, --comm, -p A,B)");
+		return 2;
+	}
 	if (!o.pid || !o.output) {
 		cli_usage_error(cmd, "-p PID and -o FILE are required");
 		return 2;
@@ -134,10 +144,15 @@ static int run_snapshot(const struct cli_command *cmd, int argc, char **argv)
 
 const struct cli_command cmd_snapshot = {
 	.name = "snapshot",
-	.usage = "snapshot -p PID -o FILE [OPTIONS]",
+	.usage = "snapshot {-p PID[,PID...] | --all | --comm NAME | --cgroup PATH} -o FILE [OPTIONS]",
 	.summary = "Trace a running CPython and write its snapshot: at the end of --duration, on "
 		   "Ctrl-C or when it exits.",
-	.details = "--every S and SIGUSR1 also write numbered files (FILE.0001.ext, ...).\n",
+	.details = "--every S and SIGUSR1 also write numbered files (FILE.0001.ext, ...).\n"
+		   "System-wide (--all, --comm, --cgroup, --exclude-comm, several -p): every selected\n"
+		   "CPython, also those started later, one file each named by the -o pattern: %p pid,\n"
+		   "%c comm, %h host, %t UTC time (20261202T031502Z), %n sequence, %% a '%'; written\n"
+		   "every --every S, on SIGUSR1, when a process finalizes or exits, and for all on\n"
+		   "SIGTERM, Ctrl-C or the end of --duration; SIGHUP checks the outputs and goes on.\n",
 	.run = run_snapshot,
 	.tables = snapshot_tables,
 	.ntables = sizeof(snapshot_tables) / sizeof(snapshot_tables[0]),

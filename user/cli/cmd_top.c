@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/agent.h"
 #include "cli/commands.h"
 #include "cli/live_render.h"
 #include "cli/live_session.h"
@@ -28,6 +29,7 @@ struct top_ctx {
 
 static const struct cli_table top_tables[] = {
 	LIVE_CLI_TABLE("Target", live_target_options, struct top_ctx, o),
+	LIVE_CLI_TABLE("System-wide (a table of processes)", live_select_options, struct top_ctx, o),
 	LIVE_CLI_TABLE("Capture options (root)", live_capture_options, struct top_ctx, o),
 	LIVE_CLI_TABLE("Reports", live_top_options, struct top_ctx, o),
 	TM_STATS_CLI_TABLE(struct top_ctx, r),
@@ -127,6 +129,10 @@ static int run_top(const struct cli_command *cmd, int argc, char **argv)
 		tm_stats_options_release(&c.r);
 		return rc == CLI_HELP ? 0 : 2;
 	}
+	if (live_opts_system_wide(o)) {
+		tm_stats_options_release(&c.r);
+		return agent_run(o, AGENT_TOP, "tmbpf top");
+	}
 	if (!o->pid) {
 		tm_stats_options_release(&c.r);
 		cli_usage_error(cmd, "-p PID is required");
@@ -185,7 +191,7 @@ static int run_top(const struct cli_command *cmd, int argc, char **argv)
 
 const struct cli_command cmd_top = {
 	.name = "top",
-	.usage = "[top] -p PID [OPTIONS]",
+	.usage = "[top] {-p PID[,PID...] | --all | --comm NAME | --cgroup PATH} [OPTIONS]",
 	.summary = "Trace a running CPython: the top statistics every --interval seconds, final ones on Ctrl-C.",
 	.details = "On a terminal the view redraws in place; keys: s, c, g sort by size, count or\n"
 		   "growth since the last report, q quits. Piped or with --batch, reports follow one\n"

@@ -15,6 +15,7 @@
 
 volatile sig_atomic_t live_stop_requested;
 volatile sig_atomic_t live_snapshot_requested;
+int live_print_pid_prefix;
 
 static void on_stop(int sig)
 {
@@ -60,9 +61,74 @@ void live_opts_init(struct live_opts *o)
 }
 
 const struct cli_option live_target_options[] = {
-	{ "pid", KEY_PID, "PID", "the CPython process to trace" },
+	{ "pid", KEY_PID, "PID[,PID...]",
+	  "the CPython process to trace (several: a system-wide session, one snapshot each)" },
 	{ NULL, 0, NULL, NULL },
 };
+
+const struct cli_option live_select_options[] = {
+	{ "all", KEY_ALL, NULL,
+	  "every CPython of the host, in any container, and those started later (exec, fork)" },
+	{ "comm", KEY_COMM, "NAME", "only processes whose comm is NAME (repeatable; implies --all)" },
+	{ "exclude-comm", KEY_EXCLUDE_COMM, "NAME",
+	  "not processes whose comm is NAME (repeatable; implies --all)" },
+	{ "cgroup", KEY_CGROUP, "PATH",
+	  "only processes in cgroup PATH or under it, e.g. /system.slice/app.service "
+	  "(repeatable; implies --all)" },
+	{ "max-memory", KEY_MAX_MEMORY, "N",
+	  "size the BPF maps, shared by every traced process, to N bytes (k, m, g; "
+	  "system-wide default 256m)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+const struct cli_option live_rotation_options[] = {
+	{ "keep", KEY_KEEP, "N", "system-wide: keep the last N files per process (-o with %t or %n)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+int live_opts_system_wide(const struct live_opts *o)
+{
+	return o->sel.all || o->sel.npids > 1;
+}
+
+/* "NAME" into a list of at most LIVE_MAX_LIST. */
+static int add_name(char **list, size_t *n, const char *v, const char *prog, const char *opt)
+{
+	if (*n == LIVE_MAX_LIST || !*v) {
+		fprintf(stderr, "%s: --%s takes a name (at most %d of them), not '%s'\n", prog, opt,
+			LIVE_MAX_LIST, v);
+		return -1;
+	}
+	list[(*n)++] = (char *)v;
+	return 0;
+}
+
+/* -p PID[,PID...] */
+static int parse_pids(struct live_opts *o, const char *v, const char *prog, const char *opt)
+{
+	char item[32];
+	uint32_t n;
+
+	for (const char *p = v;; ) {
+		size_t len = strcspn(p, ",");
+
+		if (!len || len >= sizeof(item) || o->sel.npids == LIVE_MAX_LIST) {
+			fprintf(stderr, "%s: --%s takes PID or PID,PID,... (at most %d), not '%s'\n",
+				prog, opt, LIVE_MAX_LIST, v);
+			return -1;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (cli_parse_u32(prog, opt, item, 1, INT_MAX, &n))
+			return -1;
+		o->sel.pids[o->sel.npids++] = (pid_t)n;
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	o->pid = o->sel.pids[0];
+	return 0;
+}
 
 const struct cli_option live_capture_options[] = {
 	{ "frames", KEY_FRAMES, "N", "frames kept per traceback, 1-128 (default 1, as tracemalloc)" },
@@ -126,7 +192,6 @@ const struct cli_option live_run_options[] = {
 int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const char *prog)
 {
 	struct live_opts *o = dst;
-	uint32_t n;
 
 	switch (opt->key) {
 	case KEY_VERBOSE:
@@ -183,10 +248,24 @@ int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const c
 		o->capture.no_newref = 1;
 		return 0;
 	case KEY_PID:
-		if (cli_parse_u32(prog, opt->name, v, 1, INT_MAX, &n))
-			return -1;
-		o->pid = (pid_t)n;
+		return parse_pids(o, v, prog, opt->name);
+	case KEY_ALL:
+		o->sel.all = 1;
 		return 0;
+	case KEY_COMM:
+		o->sel.all = 1;
+		return add_name(o->sel.comms, &o->sel.ncomms, v, prog, opt->name);
+	case KEY_EXCLUDE_COMM:
+		o->sel.all = 1;
+		return add_name(o->sel.exclude, &o->sel.nexclude, v, prog, opt->name);
+	case KEY_CGROUP:
+		o->sel.all = 1;
+		return add_name(o->sel.cgroups, &o->sel.ncgroups, v, prog, opt->name);
+	case KEY_MAX_MEMORY:
+		return cli_parse_bytes(prog, opt->name, v, TM_CAPTURE_MIN_BUDGET, 1ull << 40,
+				       &o->capture.max_memory);
+	case KEY_KEEP:
+		return cli_parse_u32(prog, opt->name, v, 1, 1u << 20, &o->keep);
 	case KEY_FRAMES:
 		return cli_parse_u32(prog, opt->name, v, 1, TM_BPF_MAX_FRAMES, &o->capture.max_frames);
 	case KEY_MAX_BLOCKS:
@@ -346,21 +425,30 @@ void live_print_drops(struct live_session *s, FILE *out)
 
 void live_print_drops_of(struct live_session *s, pid_t pid, FILE *out)
 {
-	struct tm_capture_stats st;
+	live_print_drops_capture(s->capture, pid, s->opts->verbose, out);
+}
 
-	if (tm_capture_stats(s->capture, pid, &st))
-		return;
+uint64_t live_print_drops_capture(struct tm_capture *c, pid_t pid, int verbose, FILE *out)
+{
+	struct tm_capture_stats st;
+	char who[32] = "";
+
+	if (tm_capture_stats(c, pid, &st))
+		return 0;
+	if (pid && live_print_pid_prefix)
+		snprintf(who, sizeof(who), "PID %d: ", (int)pid);
 	for (int i = 0; i < TM_CNT_MAX; i++) {
 		if (!tm_counter_is_loss(i) || !st.counters[i])
 			continue;
-		fprintf(out, "tmbpf: dropped %llu events (%s): %s\n",
+		fprintf(out, "tmbpf: %sdropped %llu events (%s): %s\n", who,
 			(unsigned long long)st.counters[i], tm_counter_name(i),
 			tm_counter_remedy(i));
 	}
-	if (s->opts->verbose) {
+	if (verbose) {
 		for (int i = 0; i < TM_CNT_MAX; i++)
-			fprintf(out, "tmbpf: counter %s = %llu\n", tm_counter_name(i),
+			fprintf(out, "tmbpf: %scounter %s = %llu\n", who, tm_counter_name(i),
 				(unsigned long long)st.counters[i]);
 	}
-	fprintf(out, "tmbpf: drops: %llu\n", (unsigned long long)total_drops(&st));
+	fprintf(out, "tmbpf: %sdrops: %llu\n", who, (unsigned long long)total_drops(&st));
+	return total_drops(&st);
 }

@@ -14,8 +14,21 @@
 #include "capture/capture.h"
 #include "target/target.h"
 
+#define LIVE_MAX_LIST 64 /* entries of -p, --comm, --exclude-comm, --cgroup each */
+
+/* Which processes a system-wide session traces (capture/watch.h). */
+struct live_select {
+	int all;                 /* --all (also implied by --comm, --cgroup, --exclude-comm) */
+	pid_t pids[LIVE_MAX_LIST]; /* -p PID[,PID...] */
+	size_t npids;
+	char *comms[LIVE_MAX_LIST], *exclude[LIVE_MAX_LIST], *cgroups[LIVE_MAX_LIST];
+	size_t ncomms, nexclude, ncgroups;
+};
+
 struct live_opts {
-	pid_t pid;
+	pid_t pid;               /* -p: the first (or only) PID */
+	struct live_select sel;
+	unsigned keep;           /* system-wide snapshot: files kept per process, 0: all */
 	struct tm_capture_opts capture;
 	const char *output;      /* -o FILE */
 	enum tm_file_format format;
@@ -46,12 +59,16 @@ extern volatile sig_atomic_t live_snapshot_requested; /* SIGUSR1 */
  * snapshot's (--duration, --every) and leaks' (--window). */
 extern const struct cli_option live_target_options[], live_capture_options[],
 	live_output_options[], live_top_options[], live_snapshot_options[], live_leaks_options[],
-	live_run_options[];
+	live_run_options[], live_select_options[], live_rotation_options[];
 int live_cli_set(void *dst, const struct cli_option *opt, const char *value, const char *prog);
 #define LIVE_CLI_TABLE(heading, options, ctx_type, member) \
 	{ heading, options, live_cli_set, offsetof(ctx_type, member) }
 
 void live_opts_init(struct live_opts *o);
+
+/* 1 when the options ask for a system-wide session (cli/agent.h): --all,
+ * --comm, --cgroup, --exclude-comm or more than one -p PID. */
+int live_opts_system_wide(const struct live_opts *o);
 
 void live_install_signals(void);
 
@@ -76,6 +93,10 @@ void live_print_header(struct live_session *s, FILE *out);
 /* Counter lines with remedies for every non-zero drop counter. */
 void live_print_drops(struct live_session *s, FILE *out);
 void live_print_drops_of(struct live_session *s, pid_t pid, FILE *out);
+/* The same for pid of capture c; returns the number of lost events. */
+uint64_t live_print_drops_capture(struct tm_capture *c, pid_t pid, int verbose, FILE *out);
+/* 1: drop lines start with "PID N: " (sessions of several processes). */
+extern int live_print_pid_prefix;
 
 /* 1 while the target process exists. */
 int live_target_alive(pid_t pid);

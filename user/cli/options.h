@@ -40,6 +40,8 @@ enum cli_key {
 	KEY_BATCH,
 	/* run */
 	KEY_FOLLOW_CHILDREN,
+	/* system-wide: selection, memory, rotation */
+	KEY_ALL, KEY_COMM, KEY_EXCLUDE_COMM, KEY_CGROUP, KEY_MAX_MEMORY, KEY_KEEP,
 };
 
 struct cli_option {
