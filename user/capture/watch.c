@@ -29,6 +29,16 @@ struct skipped {
 	uint64_t start;
 };
 
+/* A process seized at its exec or fork event, stopped until caught: the
+ * event loop seizes at once and catches one per tm_watch_tick, so a burst
+ * of starts is not left running while the first ones are attached. */
+#define PENDING_MAX 128
+struct pending {
+	pid_t pid;
+	int copy_from;       /* a fork: the traced parent; 0: an exec */
+	struct tm_catch k;
+};
+
 struct tm_watch {
 	struct tm_capture *c;
 	struct tm_watch_select sel;
@@ -39,6 +49,8 @@ struct tm_watch {
 	size_t nskip, skip_next;
 	struct tm_exe_answer exe_cache[64];
 	long last_scan_us;
+	struct pending pend[PENDING_MAX];
+	size_t npend;
 };
 
 static long now_us(void)
@@ -182,16 +194,60 @@ static void end(struct tm_watch *w, struct watched *p, const char *why)
 }
 
 /* A process just exec'd a CPython: catch it at start-up, attach, release. */
-static void caught(struct tm_watch *w, pid_t pid, int copy_from)
+/* A process just exec'd a CPython (copy_from 0) or was forked by a traced
+ * one: hold it now, catch it at the next tick. */
+static void hold(struct tm_watch *w, pid_t pid, int copy_from)
+{
+	struct pending *q;
+	int e;
+
+	for (size_t i = 0; i < w->npend; i++)
+		if (w->pend[i].pid == pid)
+			return;
+	if (w->npend == PENDING_MAX) {
+		tm_log(TM_LOG_WARN, "PID %d: %d processes wait to be caught already; caught late, "
+		       "when /proc is scanned", (int)pid, PENDING_MAX);
+		return;
+	}
+	q = &w->pend[w->npend];
+	q->pid = pid;
+	q->copy_from = copy_from;
+	e = tm_catch_seize(pid, &q->k);
+	if (e) {
+		if (e != -ESRCH)
+			tm_log(TM_LOG_WARN, "PID %d: cannot hold it to catch it at start-up: %s",
+			       (int)pid, strerror(-e));
+		return;
+	}
+	w->npend++;
+	tm_log(TM_LOG_TRACE, "PID %d: held, %zu waiting", (int)pid, w->npend);
+}
+
+/* While one process is stepped: take the events that came meanwhile, so
+ * that processes exec'd now are held at once too. */
+static void between_stops(void *ctx)
+{
+	struct tm_watch *w = ctx;
+
+	tm_capture_poll(w->c, 0);
+}
+
+/* Catch a held process (at start-up for an exec), attach, release. */
+static void caught(struct tm_watch *w, struct pending *q)
 {
 	struct tm_target *t = calloc(1, sizeof(*t));
-	struct tm_catch k;
+	pid_t pid = q->pid;
+	int copy_from = q->copy_from, from_start;
 	char err[512];
 	int e;
 
-	if (!t)
+	if (!t) {
+		tm_catch_release(&q->k);
 		return;
-	e = tm_catch_exec(pid, CATCH_MS, t, &k, err, sizeof(err));
+	}
+	q->k.between = between_stops;
+	q->k.ctx = w;
+	e = tm_catch_exec(pid, CATCH_MS, t, &q->k, err, sizeof(err));
 	if (e) {
 		if (e != -ENOEXEC && e != -ESRCH)
 			tm_log(TM_LOG_WARN, "%s", err);
@@ -199,9 +255,11 @@ static void caught(struct tm_watch *w, pid_t pid, int copy_from)
 		free(t);
 		return;
 	}
+	from_start = copy_from || !q->k.late;
 	tm_log(TM_LOG_DEBUG, "PID %d: caught %s after %u syscall stops, held %ld us", (int)pid,
-	       copy_from ? "after its fork" : "at start-up", k.stops, k.held_us);
-	e = add(w, t, 1);
+	       copy_from ? "after its fork" : from_start ? "at start-up" : "late (its interpreter "
+	       "had started)", q->k.stops, q->k.held_us);
+	e = add(w, t, from_start);
 	if (!e && copy_from) {
 		long n = tm_capture_copy_blocks(w->c, copy_from, pid);
 
@@ -212,7 +270,7 @@ static void caught(struct tm_watch *w, pid_t pid, int copy_from)
 			tm_log(TM_LOG_DEBUG, "PID %d: %ld blocks of parent %d at the fork", (int)pid, n,
 			       copy_from);
 	}
-	tm_catch_release(&k);
+	tm_catch_release(&q->k);
 	if (e) {
 		free(t);
 		skip(w, pid, tm_proc_start_time(pid));
@@ -244,12 +302,16 @@ static void on_process(void *ctx, const struct tm_proc_event *e)
 
 	switch (e->type) {
 	case TM_EVENT_EXEC:
+		tm_log(TM_LOG_TRACE, "PID %u exec'd", e->pid);
 		if (p)
 			end(w, p, "exec'd");
-		if (!tm_watch_selects(&w->sel, (pid_t)e->pid) ||
-		    tm_proc_exe_is_cpython((pid_t)e->pid, w->exe_cache, 64) != 1)
+		if (!tm_watch_selects(&w->sel, (pid_t)e->pid))
 			return;
-		caught(w, (pid_t)e->pid, 0);
+		if (tm_proc_exe_is_cpython((pid_t)e->pid, w->exe_cache, 64) != 1) {
+			tm_log(TM_LOG_TRACE, "PID %u: not a CPython", e->pid);
+			return;
+		}
+		hold(w, (pid_t)e->pid, 0);
 		break;
 	case TM_EVENT_FORK: {
 		pid_t kids[16];
@@ -264,7 +326,7 @@ static void on_process(void *ctx, const struct tm_proc_event *e)
 		for (size_t i = 0; i < nk; i++)
 			/* a traced process's children are followed, listed or not */
 			if (!find(w, kids[i]) && filters_take(&w->sel, kids[i]))
-				caught(w, kids[i], (int)e->pid);
+				hold(w, kids[i], (int)e->pid);
 		break;
 	}
 	case TM_EVENT_EXIT:
@@ -294,6 +356,8 @@ void tm_watch_free(struct tm_watch *w)
 	if (!w)
 		return;
 	tm_capture_on_process(w->c, NULL, NULL);
+	for (size_t i = 0; i < w->npend; i++)
+		tm_catch_release(&w->pend[i].k);
 	while (w->n) {
 		struct watched *p = &w->procs[w->n - 1];
 
@@ -326,6 +390,12 @@ int tm_watch_scan(struct tm_watch *w)
 
 void tm_watch_tick(struct tm_watch *w)
 {
+	if (w->npend) {
+		struct pending q = w->pend[0];
+
+		memmove(w->pend, w->pend + 1, --w->npend * sizeof(*w->pend));
+		caught(w, &q);
+	}
 	for (size_t i = 0; i < w->n;) {
 		struct watched *p = &w->procs[i];
 

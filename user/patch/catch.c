@@ -108,25 +108,52 @@ void tm_catch_release(struct tm_catch *k)
 	k->held = 0;
 }
 
-int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k, char *err,
-		  size_t errlen)
+int tm_catch_seize(pid_t pid, struct tm_catch *k)
 {
-	long start = now_us(), deadline = start + (long)max_ms * 1000;
-	uint64_t sig = 0;
-	int opened = 0, status, e, r;
+	int e;
 
 	memset(k, 0, sizeof(*k));
 	k->pid = pid;
-	if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC))) {
-		e = -errno;
-		snprintf(err, errlen, "PID %d: cannot catch it at start-up: %s", (int)pid, strerror(-e));
-		return e == -ESRCH ? e : -EPERM;
-	}
+	k->seized_us = now_us();
+	if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC)))
+		return -errno;
 	k->held = 1;
 	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0)) {
 		e = -errno;
-		goto fail;
+		tm_catch_release(k);
+		return e;
 	}
+	return 0;
+}
+
+/* Python has begun: the runtime lists an interpreter (core init ran). A
+ * process held before that has run no Python code yet. */
+static int interpreter_started(const struct tm_target *t)
+{
+	uint64_t head = 0;
+
+	return tm_target_read(t->pid, t->runtime_addr + t->layout.rt_interpreters_head, &head,
+			      sizeof(head)) ||
+	       head != 0;
+}
+
+int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k, char *err,
+		  size_t errlen)
+{
+	long start, deadline;
+	uint64_t sig = 0;
+	int opened = 0, status, e, r;
+
+	if (!(k->held && k->pid == pid)) {
+		e = tm_catch_seize(pid, k);
+		if (e) {
+			snprintf(err, errlen, "PID %d: cannot catch it at start-up: %s", (int)pid,
+				 strerror(-e));
+			return e == -ESRCH ? e : -EPERM;
+		}
+	}
+	start = k->seized_us;
+	deadline = start + (long)max_ms * 1000;
 	for (;;) {
 		status = wait_until(pid, deadline);
 		if (status == -ETIMEDOUT) {
@@ -173,6 +200,8 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 			e = -ETIMEDOUT;
 			goto fail;
 		}
+		if (k->between)
+			k->between(k->ctx);
 		if (ptrace(PTRACE_SYSCALL, pid, 0, (void *)(long)inject)) {
 			e = -errno;
 			goto fail;
@@ -180,6 +209,7 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 	}
 	t->stopped_tid = pid;
 	k->held_us = now_us() - start;
+	k->late = interpreter_started(t);
 	return 0;
 fail:
 	if (e == -ETIMEDOUT)

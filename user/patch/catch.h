@@ -27,9 +27,23 @@ struct tm_catch {
 	int held;       /* 1 while the process is stopped by us */
 	unsigned stops; /* syscall stops it took (for -v) */
 	long held_us;   /* how long it was held so far */
+	long seized_us; /* CLOCK_MONOTONIC when it was seized */
+	int late;       /* 1: seized after the interpreter had started (allocations
+			 * made before are not seen, as when attaching to a running one) */
+	/* Set by the caller: called between two stops while the process is
+	 * stepped (e.g. to hold other processes that exec meanwhile). */
+	void (*between)(void *ctx);
+	void *ctx;
 };
 
-/* Catch pid (which has just exec'd) and open it into *t. Returns 0 with the
+/* Seize and interrupt pid at once (a few microseconds): it stops where it
+ * is, to be caught (tm_catch_exec) when the caller gets to it. 0 with
+ * k->held, or a negative errno. */
+int tm_catch_seize(pid_t pid, struct tm_catch *k);
+/* (tm_catch_seize clears k: set between/ctx after it.) */
+
+/* Catch pid (which has just exec'd; seized already when k->held for it)
+ * and open it into *t. Returns 0 with the
  * process held; -ENOEXEC when the image is not a CPython (released);
  * -ESRCH when it exited; -EPERM when ptrace is refused (another tracer);
  * -ETIMEDOUT when no interpreter appeared within max_ms (released). err

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# System-wide session (root): one `tmbpf snapshot --cgroup CG` traces 20+
+# CPython processes of four or more interpreters at once, started after it
+# (caught at their exec, from start-up), some of them 5 s later; each
+# process's snapshot, written when it finalizes, must agree with that
+# program's own tracemalloc (the e2e bounds: >= 0.99, top 5 lines the same),
+# its output must equal an untraced run's, with 0 drops, and tmbpf's memory
+# (BPF maps + RSS) must stay below 512 MiB. The processes are put in a
+# cgroup of the test's own, so nothing else on the host is touched.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+top=$PWD
+progs=$top/tests/e2e/programs
+work=$(mktemp -d ${TMPDIR:-/tmp}/tmbpf-sw.XXXXXX)
+cg=
+tm=
+cleanup() {
+	[ -n "$tm" ] && kill -9 "$tm" 2>/dev/null
+	if [ -n "$cg" ] && [ -d "$cg" ]; then
+		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		sleep 0.2
+		rmdir "$cg" 2>/dev/null
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+[ -n "${KEEP_WORK:-}" ] && trap - EXIT
+PYENV_ROOT=${PYENV_ROOT:-$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")}
+TIMEOUT=${TIMEOUT:-120}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip - system-wide: needs root for BPF"
+	exit 0
+fi
+cmp_py=$(ls -d "$PYENV_ROOT"/versions/3.12.*/bin/python3.12 2>/dev/null | head -1)
+interpreters=()
+for v in 3.11 3.12 3.13; do
+	p=$(ls -d "$PYENV_ROOT"/versions/$v.*/bin/python$v 2>/dev/null | head -1)
+	[ -n "$p" ] && interpreters+=("$p")
+done
+[ -x /usr/bin/python3.11 ] && interpreters+=(/usr/bin/python3.11)
+if [ ${#interpreters[@]} -lt 4 ] || [ -z "$cmp_py" ]; then
+	echo "not ok - system-wide: needs pyenv 3.11-3.13 and Debian's python3.11 (found ${#interpreters[@]})"
+	exit 0
+fi
+
+# A cgroup of our own: the v2 hierarchy if mounted, else any v1 one.
+mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$mnt" ] || mnt=$(awk '$3 == "cgroup" && $4 ~ /pids/ { print $2; exit }' /proc/mounts)
+if [ -z "$mnt" ]; then
+	echo "not ok - system-wide: no cgroup hierarchy mounted"
+	exit 0
+fi
+cg=$(mktemp -d "$mnt/tmbpf-test.XXXXXX") || { echo "not ok - system-wide: cannot make a cgroup in $mnt"; cg=; exit 0; }
+cgpath=/${cg#"$mnt"/}
+
+# The programs: 5 of the e2e set on each interpreter = 20 processes.
+programs="cache.py classes.py containers.py large.py recursion.py"
+export TM_CTHREADS_LIB=$work/cthreads_loop.so
+cc -shared -fPIC -O2 -pthread -o "$TM_CTHREADS_LIB" "$progs/cthreads_loop.c"
+
+# Oracles and untraced outputs first (one at a time, nothing traced).
+n=0
+for py in "${interpreters[@]}"; do
+	for prog in $programs; do
+		n=$((n + 1))
+		d=$work/run$n
+		mkdir -p "$d"
+		echo "$py $prog" > "$d/what"
+		(cd "$progs" && timeout "$TIMEOUT" "$py" "$prog" > "$d/plain.out" 2>&1)
+		(cd "$progs" && TM_ORACLE_OUT=$d/oracle.pickle timeout "$TIMEOUT" "$py" -X tracemalloc=25 "$prog" > /dev/null 2>&1)
+	done
+done
+
+mkdir -p "$work/snaps"
+./tmbpf snapshot --cgroup "$cgpath" --frames 25 -o "$work/snaps/%p-%n.pickle" 2> "$work/tmbpf.err" &
+tm=$!
+for i in $(seq 100); do grep -q "processes traced" "$work/tmbpf.err" && break; sleep 0.1; done
+if ! grep -q "processes traced" "$work/tmbpf.err"; then
+	echo "not ok - system-wide: tmbpf did not start: $(tail -1 "$work/tmbpf.err")"
+	exit 0
+fi
+
+# Start them all in the cgroup; the last four 5 s later.
+start_one() { # start_one N DELAY
+	local d=$work/run$1 py prog
+	read -r py prog < "$d/what"
+	(
+		sleep "$2"
+		echo "$BASHPID" > "$cg/cgroup.procs"
+		cd "$progs" && exec "$py" "$prog"
+	) > "$d/traced.out" 2>&1 &
+	echo $! > "$d/pid"
+}
+for i in $(seq "$n"); do
+	if [ "$i" -gt $((n - 4)) ]; then start_one "$i" 5; else start_one "$i" 0; fi
+done
+# Memory while all run: tmbpf's RSS + the memlock of its BPF maps.
+peak_mem=0
+for i in $(seq $((TIMEOUT * 5))); do
+	rss=$(awk '/^VmRSS:/ { print $2 * 1024 }' /proc/$tm/status 2>/dev/null)
+	maps=$(cat /proc/$tm/fdinfo/* 2>/dev/null | awk '/^memlock:/ { s += $2 } END { print s + 0 }')
+	cur=$(( ${rss:-0} + maps ))
+	[ "$cur" -gt "$peak_mem" ] && peak_mem=$cur
+	alive=0
+	for j in $(seq "$n"); do kill -0 "$(cat "$work/run$j/pid")" 2>/dev/null && alive=1; done
+	[ "$alive" = 0 ] && break
+	sleep 0.2
+done
+for j in $(seq "$n"); do wait "$(cat "$work/run$j/pid")" 2>/dev/null; done
+sleep 1
+kill -TERM "$tm"
+wait "$tm"
+trc=$?
+tm=
+mib=$((peak_mem / 1048576))
+if [ "$trc" -eq 0 ] && [ "$mib" -lt 512 ] && [ "$mib" -gt 0 ]; then
+	echo "ok - system-wide: tmbpf exited 0; its memory peaked at $mib MiB (BPF maps + RSS) for $n processes"
+else
+	echo "not ok - system-wide: tmbpf exited $trc, memory peak $mib MiB: $(grep -v wrote "$work/tmbpf.err" | tail -3 | tr '\n' ' ')"
+fi
+grep -q "0 events lost in all" "$work/tmbpf.err" &&
+	echo "ok - system-wide: 0 events lost over all processes" ||
+	echo "not ok - system-wide: loss: $(grep -E 'dropped|lost' "$work/tmbpf.err" | head -3 | tr '\n' ' ')"
+
+versions=$(for py in "${interpreters[@]}"; do "$py" -c 'import sys; print(sys.version.split()[0])'; done | sort -u | wc -l)
+good=0
+for i in $(seq "$n"); do
+	d=$work/run$i
+	read -r py prog < "$d/what"
+	pid=$(cat "$d/pid")
+	tag="$(basename "$py") ${prog%.py} (PID $pid)"
+	if ! cmp -s "$d/plain.out" "$d/traced.out"; then
+		echo "not ok - system-wide $tag: output differs from an untraced run"
+		continue
+	fi
+	snap=$(ls "$work/snaps/$pid"-*.pickle 2>/dev/null | tail -1)
+	if [ -z "$snap" ]; then
+		echo "not ok - system-wide $tag: no snapshot written ($(grep "PID $pid" "$work/tmbpf.err" | head -2 | tr '\n' ' '))"
+		continue
+	fi
+	if ! grep -q "tracing PID $pid .*from its start" "$work/tmbpf.err"; then
+		echo "not ok - system-wide $tag: not caught at its start"
+		continue
+	fi
+	res=$(cd "$progs" && "$cmp_py" "$top/tests/e2e/compare.py" "$snap" "$d/oracle.pickle" "$progs" 2>&1)
+	first=$(echo "$res" | head -1)
+	agree=$(echo "$first" | sed -n 's/.*agreement=\([0-9.]*\).*/\1/p')
+	if [ -n "$agree" ] && awk "BEGIN{exit !($agree >= 0.99)}" && echo "$first" | grep -q 'top5=same'; then
+		good=$((good + 1))
+	else
+		echo "not ok - system-wide $tag: $first"
+		echo "$res" | tail -n +2 | head -8 | sed 's/^/#  /'
+	fi
+done
+if [ "$good" -eq "$n" ]; then
+	echo "ok - system-wide: all $n processes ($versions interpreters, 4 started 5 s later) agree with their own tracemalloc (>= 0.99, top 5 same), outputs identical"
+else
+	echo "not ok - system-wide: $good of $n processes agree with their oracle"
+fi
+exit 0
