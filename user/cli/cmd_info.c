@@ -162,6 +162,11 @@ static void print_meta(const struct tm_snapshot_meta *m, const struct tm_snapsho
 	print_str("python:", m->python_version);
 	print_str("host:", m->hostname);
 	print_str("coverage:", m->coverage_mode);
+	if (m->sample_interval_bytes)
+		printf("%-18s every %" PRIu64 " bytes on average (statistics are estimates)\n",
+		       "sampled:", m->sample_interval_bytes);
+	else
+		printf("%-18s no (every allocation traced)\n", "sampled:");
 	print_time("tracing started:", m->start_ns);
 	print_time("snapshot taken:", m->snapshot_ns);
 	if (m->has_traced_memory)
@@ -217,6 +222,7 @@ static void print_json(const char *path, const struct tm_load_info *info,
 	json_str("python_version", m->python_version, ", ");
 	json_str("hostname", m->hostname, ", ");
 	json_str("coverage_mode", m->coverage_mode, ", ");
+	printf(", \"sample_interval_bytes\": %" PRIu64, m->sample_interval_bytes);
 	printf(", \"start_ns\": %" PRIu64 ", \"snapshot_ns\": %" PRIu64, m->start_ns, m->snapshot_ns);
 	if (m->has_traced_memory)
 		printf(", \"traced_current_bytes\": %" PRIu64 ", \"traced_peak_bytes\": %" PRIu64,

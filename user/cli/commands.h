@@ -15,6 +15,7 @@
 extern const struct cli_command cmd_stats;    /* cmd_stats.c: tmbpf stats FILE */
 extern const struct cli_command cmd_compare;  /* cmd_stats.c: tmbpf compare OLD NEW */
 extern const struct cli_command cmd_convert;  /* cmd_convert.c: tmbpf convert IN OUT */
+extern const struct cli_command cmd_merge;    /* cmd_merge.c: tmbpf merge FILE... -o OUT */
 extern const struct cli_command cmd_info;     /* cmd_info.c: tmbpf info FILE */
 extern const struct cli_command cmd_flamegraph; /* cmd_convert.c: tmbpf flamegraph FILE -o OUT */
 extern const struct cli_command cmd_leaks;    /* cmd_leaks.c: tmbpf leaks -p PID --window S */

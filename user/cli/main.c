@@ -11,8 +11,8 @@
 #include "core/log.h"
 
 const struct cli_command *const cli_commands[] = {
-	&cmd_top, &cmd_snapshot, &cmd_run, &cmd_leaks, &cmd_stats, &cmd_compare, &cmd_convert,
-	&cmd_flamegraph, &cmd_info,
+	&cmd_top, &cmd_snapshot, &cmd_run, &cmd_leaks, &cmd_stats, &cmd_compare, &cmd_merge,
+	&cmd_convert, &cmd_flamegraph, &cmd_info,
 };
 const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
