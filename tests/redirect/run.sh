@@ -350,7 +350,7 @@ fi
 
 # Sum hits per function kind from count.out and the scan's impl table.
 ratio() {
-	python3 - "$TMP/truth.json" "$TMP/count.out" "$TMP/map.txt" <<'EOF'
+	python3 - "$TMP/truth.json" "$TMP/count.out" "$TMP/map.txt" "$TMP/hold.out" <<'EOF'
 import json, sys
 truth = json.load(open(sys.argv[1]))
 top, every = truth["top"], truth["all"]
@@ -361,6 +361,15 @@ kind = {}
 for line in open(sys.argv[3]):
     addr, fn = line.split()
     kind[int(addr, 16)] = fn
+# with redirect, each probe's entry (a stub in the padding) is named by the
+# hold's "probe DOMAIN FN impl ADDR entry ADDR ..." line
+try:
+    for line in open(sys.argv[4]):
+        f = line.split()
+        if len(f) >= 7 and f[0] == "probe" and f[6].startswith("0x"):
+            kind[int(f[6], 16)] = f[2]
+except OSError:
+    pass
 alloc = free = 0
 for line in open(sys.argv[2]):
     f = line.split()
