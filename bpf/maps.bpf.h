@@ -207,6 +207,14 @@ struct {
 	__uint(max_entries, 1 << 22); /* new stacks and the images of their code objects */
 } events SEC(".maps");
 
+/* Process events (exec, fork, exit: tmbpf --all) apart from the stacks and
+ * images in `events`, so that user space can take them alone, at once,
+ * while it is busy with something else (catching a process at start-up). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 18);
+} proc_events SEC(".maps");
+
 
 /* Per CPU, per traced process and size class: the pool that was first in
  * usedpools for it last time. Only a hint: pool_is_first() proves it. */

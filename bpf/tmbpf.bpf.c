@@ -461,7 +461,7 @@ int finalize_enter(struct pt_regs *ctx)
  * once, as finalization does: nothing of the next program can land in it. */
 static __always_inline void proc_event(__u32 type, __u32 pid, __u32 child, const char *name)
 {
-	struct tm_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct tm_proc_event *e = bpf_ringbuf_reserve(&proc_events, sizeof(*e), 0);
 
 	if (!e)
 		return; /* user space rescans /proc now and then */

@@ -114,8 +114,14 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	if ((e->type == TM_EVENT_EXEC || e->type == TM_EVENT_FORK || e->type == TM_EVENT_EXIT) &&
 	    size >= sizeof(struct tm_proc_event)) {
-		if (c->on_process)
-			c->on_process(c->on_process_ctx, data);
+		/* Handed to the hook after the ring is read: libbpf moves its
+		 * consumer position past a record only once this returns, so a
+		 * hook that polls again (to write a snapshot) would get the
+		 * same record again. */
+		if (c->nproc_queue < PROC_QUEUE_MAX)
+			c->proc_queue[c->nproc_queue++] = *(const struct tm_proc_event *)data;
+		else
+			c->proc_queue_lost++;
 		return 0;
 	}
 	if (e->type == TM_EVENT_FINALIZING) {
@@ -158,8 +164,9 @@ uint64_t tm_capture_budget(uint64_t bytes, uint32_t frames, uint32_t *max_blocks
 	if (bytes < TM_CAPTURE_MIN_BUDGET)
 		return 0;
 	room = bytes - FIXED_MAP_BYTES;
-	blocks = room / 4 * 3 / BLOCK_ENTRY_BYTES;
-	stacks = room / 4 / stack_entry;
+	/* deep tracebacks make many more distinct stacks, each bigger */
+	blocks = (frames > 1 ? room / 2 : room / 4 * 3) / BLOCK_ENTRY_BYTES;
+	stacks = (frames > 1 ? room / 2 : room / 4) / stack_entry;
 	if (blocks > 1u << 28)
 		blocks = 1u << 28;
 	if (stacks > 1u << 26)
@@ -276,7 +283,8 @@ struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err,
 		e = open_and_load(c);
 		if (e == 0 || !c->multi)
 			break;
-		tmbpf_bpf__destroy(c->skel);
+		tm_capture_gc_free(c);
+	tmbpf_bpf__destroy(c->skel);
 		c->skel = NULL;
 		if (c->session)
 			c->session = 0;
@@ -295,6 +303,18 @@ struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err,
 		e = -errno;
 		snprintf(err, errlen, "cannot open the BPF ring buffer: %s", strerror(-e));
 		goto cleanup;
+	}
+	if (c->opts.watch) {
+		/* process events wake the main poll too, and can be taken alone */
+		e = ring_buffer__add(c->rb, bpf_map__fd(c->skel->maps.proc_events), on_event, c);
+		c->proc_rb = e ? NULL : ring_buffer__new(bpf_map__fd(c->skel->maps.proc_events),
+							 on_event, c, NULL);
+		if (!c->proc_rb) {
+			e = e ? e : -errno;
+			snprintf(err, errlen, "cannot open the BPF ring buffer of process events: %s",
+				 strerror(-e));
+			goto cleanup;
+		}
 	}
 	c->mem_len = (size_t)sysconf(_SC_PAGESIZE);
 	c->mem = mmap(NULL, c->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -399,8 +419,10 @@ void tm_capture_free(struct tm_capture *c)
 	for (size_t i = c->nprocs; i > 0; i--)
 		proc_detach(&c->procs[i - 1]);
 	ring_buffer__free(c->rb);
+	ring_buffer__free(c->proc_rb);
 	if (c->mem)
 		munmap(c->mem, c->mem_len);
+	tm_capture_gc_free(c);
 	tmbpf_bpf__destroy(c->skel);
 	if (c->stats_fd >= 0)
 		close(c->stats_fd);
@@ -513,7 +535,9 @@ int tm_capture_add_target(struct tm_capture *c, struct tm_target *t, char *err, 
 	}
 	c->nprocs++;
 	c->slots_used |= 1ull << slot;
+	tm_capture_idle(c);
 	e = tm_capture_attach_probes(c, p, err, errlen);
+	tm_capture_idle(c);
 	if (e) {
 		c->nprocs--;
 		c->slots_used &= ~(1ull << slot);
@@ -601,6 +625,23 @@ int tm_capture_remove_target(struct tm_capture *c, pid_t pid)
 	return 0;
 }
 
+/* The process events read so far, to the hook, outside libbpf's callback. */
+static void dispatch_process_events(struct tm_capture *c)
+{
+	while (c->nproc_queue) {
+		struct tm_proc_event e = c->proc_queue[0];
+
+		memmove(c->proc_queue, c->proc_queue + 1, --c->nproc_queue * sizeof(e));
+		if (c->on_process)
+			c->on_process(c->on_process_ctx, &e);
+	}
+	if (c->proc_queue_lost) {
+		tm_log(TM_LOG_WARN, "%u process events came faster than they were handled: the next "
+		       "scan of /proc finds those processes", c->proc_queue_lost);
+		c->proc_queue_lost = 0;
+	}
+}
+
 int tm_capture_poll(struct tm_capture *c, int timeout_ms)
 {
 	int n, m;
@@ -616,7 +657,28 @@ int tm_capture_poll(struct tm_capture *c, int timeout_ms)
 	if (n < 0)
 		return n;
 	m = ring_buffer__consume(c->rb); /* what arrived while handling the first batch */
+	dispatch_process_events(c);
 	return m < 0 ? m : n + m;
+}
+
+void tm_capture_set_idle(struct tm_capture *c, void (*fn)(void *ctx), void *ctx)
+{
+	c->idle = fn;
+	c->idle_ctx = ctx;
+}
+
+void tm_capture_idle(struct tm_capture *c)
+{
+	if (c->idle)
+		c->idle(c->idle_ctx);
+}
+
+int tm_capture_poll_processes(struct tm_capture *c)
+{
+	int n = c->proc_rb ? ring_buffer__consume(c->proc_rb) : 0;
+
+	dispatch_process_events(c);
+	return n;
 }
 
 int tm_capture_fd(struct tm_capture *c)

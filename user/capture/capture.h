@@ -141,6 +141,13 @@ int tm_capture_remove_target(struct tm_capture *c, pid_t pid);
  * Returns the number handled or a negative errno (-EINTR when a signal
  * arrived). */
 int tm_capture_poll(struct tm_capture *c, int timeout_ms);
+/* fn(ctx) is called between the long steps of tm_capture_add_target (tens
+ * of milliseconds each), e.g. to take process events meanwhile
+ * (tm_capture_poll_processes); it must not add or remove targets. */
+void tm_capture_set_idle(struct tm_capture *c, void (*fn)(void *ctx), void *ctx);
+/* With opts.watch: only the process events waiting now (the process
+ * hook), without the stacks; returns how many or a negative errno. */
+int tm_capture_poll_processes(struct tm_capture *c);
 /* File descriptor that becomes readable when tm_capture_poll has events
  * (for the CLI's own poll loop). */
 int tm_capture_fd(struct tm_capture *c);
@@ -173,6 +180,13 @@ int tm_capture_resume(struct tm_capture *c, pid_t pid);
 
 struct tm_snapshot *tm_capture_snapshot(struct tm_capture *c, pid_t pid, char *err, size_t errlen);
 int tm_capture_stats(struct tm_capture *c, pid_t pid, struct tm_capture_stats *st);
+/* Delete the stacks that no live block of any process has used since the
+ * previous call (a stack is kept one call longer than it is unused, for
+ * the block BPF may be recording with it). Long system-wide sessions call
+ * it now and then: BPF only adds stacks. Returns how many went, or a
+ * negative errno. */
+long tm_capture_collect_stacks(struct tm_capture *c);
+
 /* tmbpf's own memory: its BPF maps (memlock, as fdinfo says) and its
  * resident set. */
 void tm_capture_own_memory(struct tm_capture *c, uint64_t *map_bytes, uint64_t *rss_bytes);

@@ -550,6 +550,7 @@ int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, ch
 
 	if (c->opts.probe_mode == TM_PROBE_MODE_STUB || c->opts.sample_bytes) {
 		e = plan_stub(c, p, &b, err, errlen);
+		tm_capture_idle(c);
 		if (e == -EBUSY)
 			goto cleanup;
 		if (e && c->opts.sample_bytes) {

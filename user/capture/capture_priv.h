@@ -61,12 +61,22 @@ struct tm_capture_proc {
 	struct tm_code_seen *seen; /* TM_CODE_SEEN entries */
 };
 
+struct tm_stack_idset;
+
 struct tm_capture {
 	struct tm_capture_opts opts;
 	struct tmbpf_bpf *skel;
+	struct tm_stack_idset *gc_unreferenced; /* capture_gc.c: stacks unused at the last
+						 * collection */
 	int multi;                /* programs loaded for uprobe_multi links (uprobe_multi.h) */
 	int session;              /* allocator_session loaded: pymalloc results predicted */
 	struct ring_buffer *rb;
+	struct ring_buffer *proc_rb;  /* proc_events alone (opts.watch), also in rb */
+#define PROC_QUEUE_MAX 1024
+	struct tm_proc_event proc_queue[PROC_QUEUE_MAX]; /* read, not handed to the hook yet */
+	unsigned nproc_queue, proc_queue_lost;
+	void (*idle)(void *ctx);      /* tm_capture_set_idle */
+	void *idle_ctx;
 	int stats_fd;             /* bpf_enable_stats() while opts.bpf_stats, else -1 */
 	struct tm_traced_memory *mem; /* mmap of the traced_memory array */
 	size_t mem_len;
@@ -102,5 +112,11 @@ void tm_capture_begin_pass(struct tm_capture_proc *p);
 /* The process's counters, summed over CPUs. */
 int tm_capture_read_counters(struct tm_capture *c, const struct tm_capture_proc *p,
 			     uint64_t out[TM_CNT_MAX]);
+
+/* Call the idle hook (between the long steps of an attach). */
+void tm_capture_idle(struct tm_capture *c);
+
+/* capture_gc.c: its state freed with the capture. */
+void tm_capture_gc_free(struct tm_capture *c);
 
 #endif

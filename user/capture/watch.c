@@ -51,6 +51,12 @@ struct tm_watch {
 	long last_scan_us;
 	struct pending pend[PENDING_MAX];
 	size_t npend;
+	/* While a process is caught or attached (busy), events are taken as
+	 * they come so that new processes are held at once; those that would
+	 * end a traced process wait here for the next tick. */
+	int busy;
+	struct tm_proc_event deferred[64];
+	size_t ndeferred;
 };
 
 static long now_us(void)
@@ -106,6 +112,15 @@ static struct watched *find(struct tm_watch *w, pid_t pid)
 	return NULL;
 }
 
+/* Held, waiting to be caught (hold()). */
+static int pending(const struct tm_watch *w, pid_t pid)
+{
+	for (size_t i = 0; i < w->npend; i++)
+		if (w->pend[i].pid == pid)
+			return 1;
+	return 0;
+}
+
 static int skipped(struct tm_watch *w, pid_t pid, uint64_t start)
 {
 	for (size_t i = 0; i < w->nskip; i++)
@@ -151,7 +166,8 @@ static int attach_running(struct tm_watch *w, pid_t pid)
 	char err[512];
 	int e;
 
-	if (!start || find(w, pid) || skipped(w, pid, start) || !tm_watch_selects(&w->sel, pid))
+	if (!start || find(w, pid) || pending(w, pid) || skipped(w, pid, start) ||
+	    !tm_watch_selects(&w->sel, pid))
 		return 0;
 	if (tm_proc_exe_is_cpython(pid, w->exe_cache, 64) != 1) {
 		skip(w, pid, start);
@@ -161,8 +177,10 @@ static int attach_running(struct tm_watch *w, pid_t pid)
 	if (!t)
 		return -ENOMEM;
 	e = tm_target_open(pid, t, err, sizeof(err));
+	w->busy = 1;
 	if (!e)
 		e = add(w, t, 0);
+	w->busy = 0;
 	else
 		tm_log(TM_LOG_WARN, "%s", err);
 	if (e) {
@@ -229,7 +247,7 @@ static void between_stops(void *ctx)
 {
 	struct tm_watch *w = ctx;
 
-	tm_capture_poll(w->c, 0);
+	tm_capture_poll_processes(w->c);
 }
 
 /* Catch a held process (at start-up for an exec), attach, release. */
@@ -249,8 +267,7 @@ static void caught(struct tm_watch *w, struct pending *q)
 	q->k.ctx = w;
 	e = tm_catch_exec(pid, CATCH_MS, t, &q->k, err, sizeof(err));
 	if (e) {
-		if (e != -ENOEXEC && e != -ESRCH)
-			tm_log(TM_LOG_WARN, "%s", err);
+		tm_log(e != -ENOEXEC && e != -ESRCH ? TM_LOG_WARN : TM_LOG_DEBUG, "%s", err);
 		skip(w, pid, tm_proc_start_time(pid));
 		free(t);
 		return;
@@ -300,6 +317,13 @@ static void on_process(void *ctx, const struct tm_proc_event *e)
 	struct tm_watch *w = ctx;
 	struct watched *p = find(w, (pid_t)e->pid);
 
+	if (w->busy && p && e->type != TM_EVENT_FORK) {
+		/* ends a traced process: not in the middle of an attach. If the
+		 * queue is full, the tick's start-time check finds it later. */
+		if (w->ndeferred < sizeof(w->deferred) / sizeof(w->deferred[0]))
+			w->deferred[w->ndeferred++] = *e;
+		return;
+	}
 	switch (e->type) {
 	case TM_EVENT_EXEC:
 		tm_log(TM_LOG_TRACE, "PID %u exec'd", e->pid);
@@ -348,6 +372,7 @@ struct tm_watch *tm_watch_new(struct tm_capture *c, const struct tm_watch_select
 	if (hooks)
 		w->h = *hooks;
 	tm_capture_on_process(c, on_process, w);
+	tm_capture_set_idle(c, between_stops, w);
 	return w;
 }
 
@@ -356,6 +381,7 @@ void tm_watch_free(struct tm_watch *w)
 	if (!w)
 		return;
 	tm_capture_on_process(w->c, NULL, NULL);
+	tm_capture_set_idle(w->c, NULL, NULL);
 	for (size_t i = 0; i < w->npend; i++)
 		tm_catch_release(&w->pend[i].k);
 	while (w->n) {
@@ -390,11 +416,19 @@ int tm_watch_scan(struct tm_watch *w)
 
 void tm_watch_tick(struct tm_watch *w)
 {
+	while (w->ndeferred) {
+		struct tm_proc_event e = w->deferred[0];
+
+		memmove(w->deferred, w->deferred + 1, --w->ndeferred * sizeof(e));
+		on_process(w, &e);
+	}
 	if (w->npend) {
 		struct pending q = w->pend[0];
 
 		memmove(w->pend, w->pend + 1, --w->npend * sizeof(*w->pend));
+		w->busy = 1;
 		caught(w, &q);
+		w->busy = 0;
 	}
 	for (size_t i = 0; i < w->n;) {
 		struct watched *p = &w->procs[i];

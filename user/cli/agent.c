@@ -20,6 +20,8 @@
 /* Without --max-memory, what the maps of a system-wide session may take:
  * about 1.7 million live blocks shared by every process. */
 #define AGENT_DEFAULT_BUDGET (256ull << 20)
+/* How often stacks no block uses any more are deleted (capture.h). */
+#define AGENT_GC_PERIOD_S 10.0
 
 struct agent_proc {
 	pid_t pid;
@@ -346,7 +348,7 @@ int agent_run(struct live_opts *o, enum agent_mode mode, const char *prog)
 	struct agent *a = calloc(1, sizeof(*a));
 	struct tm_watch_select sel = { 0 };
 	struct sigaction sa = { 0 };
-	double t0, next_every, next_report;
+	double t0, next_every, next_report, next_gc;
 	int ret = 0;
 
 	if (!a) {
@@ -390,6 +392,7 @@ int agent_run(struct live_opts *o, enum agent_mode mode, const char *prog)
 	t0 = now_s();
 	next_every = t0 + o->every_s;
 	next_report = t0 + o->interval_s;
+	next_gc = t0 + AGENT_GC_PERIOD_S;
 	while (!live_stop_requested) {
 		double t;
 
@@ -417,6 +420,13 @@ int agent_run(struct live_opts *o, enum agent_mode mode, const char *prog)
 		if (mode == AGENT_TOP && t >= next_report) {
 			next_report = t + o->interval_s;
 			report(a, stdout);
+		}
+		if (t >= next_gc) {
+			long n = tm_capture_collect_stacks(a->c);
+
+			next_gc = t + AGENT_GC_PERIOD_S;
+			if (n < 0)
+				fprintf(stderr, "tmbpf: cannot collect unused stacks: %s\n", strerror((int)-n));
 		}
 		if (o->duration_s && t - t0 >= o->duration_s)
 			break;

@@ -252,6 +252,7 @@ static int write_outputs(struct run_state *rs)
 		}
 		if (rs->o.output && i == 0) {
 			ret |= cli_output_commit(&rs->out, p->snap);
+			ret |= live_snapshot_blind(rs->s.capture, p->pid, p->snap);
 		} else if (rs->o.output) {
 			if (live_numbered_path(rs->o.output, (unsigned)p->pid, path, sizeof(path))) {
 				fprintf(stderr, "tmbpf: %s: name too long\n", rs->o.output);

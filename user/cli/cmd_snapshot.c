@@ -39,6 +39,7 @@ static int write_final(struct live_session *s, struct cli_output *out)
 	if (!snap)
 		return 1;
 	ret = cli_output_commit(out, snap);
+	ret |= live_snapshot_blind(s->capture, s->target.pid, snap);
 	tm_snapshot_free(snap);
 	return ret;
 }

@@ -361,6 +361,17 @@ struct tm_snapshot *live_take_snapshot_of(struct live_session *s, pid_t pid)
 	return snap; /* metadata (pid, cmdline, host, times, drops) filled by capture */
 }
 
+int live_snapshot_blind(struct tm_capture *c, pid_t pid, const struct tm_snapshot *snap)
+{
+	struct tm_capture_stats st;
+
+	if (snap->ntraces || tm_capture_stats(c, pid, &st) || st.counters[TM_CNT_ALLOCS])
+		return 0;
+	fprintf(stderr, "tmbpf: PID %d: no allocation was seen while it was traced: the snapshot is "
+			"empty (an idle process, or probes that saw nothing: -v tells)\n", (int)pid);
+	return 1;
+}
+
 int live_write_snapshot(struct live_session *s, const struct tm_snapshot *snap, const char *path)
 {
 	struct cli_output o;

@@ -83,6 +83,9 @@ struct tm_snapshot *live_take_snapshot(struct live_session *s);
 struct tm_snapshot *live_take_snapshot_of(struct live_session *s, pid_t pid);
 
 /* Write snap to path (atomic). Returns 0 or 1 after printing one line. */
+/* 1 after one line on stderr when snap is empty and the capture saw no
+ * allocation of pid at all: never an empty snapshot with exit status 0. */
+int live_snapshot_blind(struct tm_capture *c, pid_t pid, const struct tm_snapshot *snap);
 int live_write_snapshot(struct live_session *s, const struct tm_snapshot *snap, const char *path);
 
 /* The periodic file name for the n-th snapshot: "out.pickle" -> "out.0003.pickle". */

@@ -126,6 +126,17 @@ cleanup:
 	return err;
 }
 
+/* The statistics of a sampled snapshot are estimates: said on the summary
+ * line (stderr), never in the tracemalloc-compatible text. */
+static const char *sampled_note(const struct tm_snapshot *s, char *buf, size_t len)
+{
+	if (!s->meta.sample_interval_bytes)
+		return "";
+	snprintf(buf, len, "; sizes and counts ESTIMATED from byte-weighted samples (one per %llu "
+		 "bytes on average)", (unsigned long long)s->meta.sample_interval_bytes);
+	return buf;
+}
+
 static int write_out(FILE *out, const struct tm_strbuf *sb)
 {
 	if (sb->len && fwrite(sb->data, 1, sb->len, out) != sb->len)
@@ -269,7 +280,7 @@ int tm_stats_render_top(FILE *out, FILE *diag, const char *label, const struct t
 	const struct tm_snapshot *s = filtered(snap, o, &own);
 	struct tm_strbuf sb;
 	size_t n;
-	char total[TM_SIZE_STRLEN];
+	char total[TM_SIZE_STRLEN], note[160];
 	int err;
 
 	tm_strbuf_init(&sb);
@@ -296,10 +307,10 @@ int tm_stats_render_top(FILE *out, FILE *diag, const char *label, const struct t
 	if (!err)
 		err = write_out(out, &sb);
 	if (!err && diag && !(err = tm_format_size_u64(total, sizeof(total), st.total_size_bytes, 0)))
-		fprintf(diag, "%s: %zu traces, %zu statistics by %s%s (%zu shown), total %s in %llu blocks\n",
-			label, s->ntraces, st.nstats, tm_key_type_name(o->key),
+		fprintf(diag, "%s: %zu traces, %zu statistics by %s%s (%zu shown), total %s in %llu "
+			"blocks%s\n", label, s->ntraces, st.nstats, tm_key_type_name(o->key),
 			o->cumulative ? " (cumulative)" : "", n, total,
-			(unsigned long long)st.total_count);
+			(unsigned long long)st.total_count, sampled_note(s, note, sizeof(note)));
 cleanup:
 	tm_linecache_free(lc);
 	tm_strbuf_release(&sb);
@@ -318,6 +329,7 @@ int tm_stats_render_compare(FILE *out, FILE *diag, const char *label,
 	const struct tm_snapshot *so = filtered(old_snap, o, &own_old), *sn;
 	struct tm_strbuf sb;
 	size_t n;
+	char note[160];
 	int err;
 
 	tm_strbuf_init(&sb);
@@ -343,9 +355,10 @@ int tm_stats_render_compare(FILE *out, FILE *diag, const char *label,
 	if (!err)
 		err = write_out(out, &sb);
 	if (!err && diag)
-		fprintf(diag, "%s: %zu -> %zu traces, %zu differences by %s%s (%zu shown)\n", label,
-			so->ntraces, sn->ntraces, d.ndiffs, tm_key_type_name(o->key),
-			o->cumulative ? " (cumulative)" : "", n);
+		fprintf(diag, "%s: %zu -> %zu traces, %zu differences by %s%s (%zu shown)%s%s\n",
+			label, so->ntraces, sn->ntraces, d.ndiffs, tm_key_type_name(o->key),
+			o->cumulative ? " (cumulative)" : "", n, sampled_note(so, note, sizeof(note)),
+			so->meta.sample_interval_bytes ? "" : sampled_note(sn, note, sizeof(note)));
 cleanup:
 	tm_linecache_free(lc);
 	tm_strbuf_release(&sb);

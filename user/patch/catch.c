@@ -152,8 +152,9 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 			return e == -ESRCH ? e : -EPERM;
 		}
 	}
+	/* max_ms of stepping: a process held in a queue meanwhile did not run */
 	start = k->seized_us;
-	deadline = start + (long)max_ms * 1000;
+	deadline = now_us() + (long)max_ms * 1000;
 	for (;;) {
 		status = wait_until(pid, deadline);
 		if (status == -ETIMEDOUT) {
