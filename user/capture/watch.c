@@ -144,6 +144,14 @@ static int add(struct tm_watch *w, struct tm_target *t, int from_start)
 	return 0;
 }
 
+static int is_pending(const struct tm_watch *w, pid_t pid)
+{
+	for (size_t i = 0; i < w->npend; i++)
+		if (w->pend[i].pid == pid)
+			return 1;
+	return 0;
+}
+
 static int attach_running(struct tm_watch *w, pid_t pid)
 {
 	uint64_t start = tm_proc_start_time(pid);
@@ -151,7 +159,10 @@ static int attach_running(struct tm_watch *w, pid_t pid)
 	char err[512];
 	int e;
 
-	if (!start || find(w, pid) || skipped(w, pid, start) || !tm_watch_selects(&w->sel, pid))
+	/* A held process is caught at its tick: attaching it here too fails
+	 * (we ptrace it already) and marks it skipped, or traces it late. */
+	if (!start || find(w, pid) || is_pending(w, pid) || skipped(w, pid, start) ||
+	    !tm_watch_selects(&w->sel, pid))
 		return 0;
 	if (tm_proc_exe_is_cpython(pid, w->exe_cache, 64) != 1) {
 		skip(w, pid, start);
@@ -201,9 +212,8 @@ static void hold(struct tm_watch *w, pid_t pid, int copy_from)
 	struct pending *q;
 	int e;
 
-	for (size_t i = 0; i < w->npend; i++)
-		if (w->pend[i].pid == pid)
-			return;
+	if (is_pending(w, pid))
+		return;
 	if (w->npend == PENDING_MAX) {
 		tm_log(TM_LOG_WARN, "PID %d: %d processes wait to be caught already; caught late, "
 		       "when /proc is scanned", (int)pid, PENDING_MAX);
@@ -376,6 +386,9 @@ int tm_watch_scan(struct tm_watch *w)
 	w->last_scan_us = now_us();
 	if (!pids)
 		return -ENOMEM;
+	/* Exec and fork events not read yet hold their processes first: the
+	 * scan would otherwise find them running and trace them late. */
+	tm_capture_poll(w->c, 0);
 	if (w->sel.all) {
 		n = tm_proc_list(pids, 65536);
 	} else {
