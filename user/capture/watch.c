@@ -166,6 +166,8 @@ static int attach_running(struct tm_watch *w, pid_t pid)
 	char err[512];
 	int e;
 
+	/* A held process is caught at its tick: attaching it here too fails
+	 * (we ptrace it already) and marks it skipped, or traces it late. */
 	if (!start || find(w, pid) || pending(w, pid) || skipped(w, pid, start) ||
 	    !tm_watch_selects(&w->sel, pid))
 		return 0;
@@ -180,9 +182,9 @@ static int attach_running(struct tm_watch *w, pid_t pid)
 	w->busy = 1;
 	if (!e)
 		e = add(w, t, 0);
-	w->busy = 0;
 	else
 		tm_log(TM_LOG_WARN, "%s", err);
+	w->busy = 0;
 	if (e) {
 		free(t);
 		skip(w, pid, start);
@@ -219,9 +221,8 @@ static void hold(struct tm_watch *w, pid_t pid, int copy_from)
 	struct pending *q;
 	int e;
 
-	for (size_t i = 0; i < w->npend; i++)
-		if (w->pend[i].pid == pid)
-			return;
+	if (pending(w, pid))
+		return;
 	if (w->npend == PENDING_MAX) {
 		tm_log(TM_LOG_WARN, "PID %d: %d processes wait to be caught already; caught late, "
 		       "when /proc is scanned", (int)pid, PENDING_MAX);
@@ -402,6 +403,9 @@ int tm_watch_scan(struct tm_watch *w)
 	w->last_scan_us = now_us();
 	if (!pids)
 		return -ENOMEM;
+	/* Exec and fork events not read yet hold their processes first: the
+	 * scan would otherwise find them running and trace them late. */
+	tm_capture_poll_processes(w->c);
 	if (w->sel.all) {
 		n = tm_proc_list(pids, 65536);
 	} else {

@@ -308,20 +308,37 @@ static int start(struct agent *a, struct tm_watch_select *sel)
 	char err[512], mem[TM_SIZE_STRLEN];
 	uint32_t blocks, stacks;
 	uint64_t reserved;
-	int n;
+	int n, sized;
 
 	copts.watch = 1;
 	if (!copts.max_memory)
 		copts.max_memory = AGENT_DEFAULT_BUDGET;
 	reserved = tm_capture_budget(copts.max_memory, copts.max_frames, &blocks, &stacks);
+	sized = a->o->max_blocks_given || a->o->max_stacks_given;
+	if (sized) {
+		/* --max-blocks / --max-stacks are kept (the capture would split
+		 * the budget over them); a map not sized takes its budget share. */
+		if (a->o->max_blocks_given)
+			blocks = copts.max_blocks;
+		if (a->o->max_stacks_given)
+			stacks = copts.max_stacks;
+		copts.max_blocks = blocks;
+		copts.max_stacks = stacks;
+		copts.max_memory = 0;
+	}
 	a->c = tm_capture_new(&copts, err, sizeof(err));
 	if (!a->c) {
 		fprintf(stderr, "tmbpf: %s\n", err);
 		return 1;
 	}
 	tm_format_size_u64(mem, sizeof(mem), reserved, 0);
-	fprintf(stderr, "tmbpf: BPF maps for every traced process: up to %s (%u live blocks, %u "
-			"stacks of up to %u frames)\n", mem, blocks, stacks, copts.max_frames);
+	if (sized)
+		fprintf(stderr, "tmbpf: BPF maps for every traced process: %u live blocks, %u stacks "
+				"of up to %u frames (--max-blocks/--max-stacks as given)\n", blocks,
+			stacks, copts.max_frames);
+	else
+		fprintf(stderr, "tmbpf: BPF maps for every traced process: up to %s (%u live blocks, "
+				"%u stacks of up to %u frames)\n", mem, blocks, stacks, copts.max_frames);
 	a->w = tm_watch_new(a->c, sel, &hooks);
 	if (!a->w) {
 		fprintf(stderr, "tmbpf: out of memory\n");

@@ -269,8 +269,10 @@ int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const c
 	case KEY_FRAMES:
 		return cli_parse_u32(prog, opt->name, v, 1, TM_BPF_MAX_FRAMES, &o->capture.max_frames);
 	case KEY_MAX_BLOCKS:
+		o->max_blocks_given = 1;
 		return cli_parse_u32(prog, opt->name, v, 1024, 1u << 28, &o->capture.max_blocks);
 	case KEY_MAX_STACKS:
+		o->max_stacks_given = 1;
 		return cli_parse_u32(prog, opt->name, v, 1024, 1u << 26, &o->capture.max_stacks);
 	case KEY_OUTPUT:
 		o->output = v;

@@ -41,6 +41,8 @@ struct live_opts {
 	int batch;               /* top: line-oriented even on a terminal */
 	int verbose;             /* -v: probe placement and every counter; -vv: libbpf too */
 	int follow_children;     /* run: trace every CPython of the command's tree */
+	int max_blocks_given;    /* --max-blocks / --max-stacks on the command line: a */
+	int max_stacks_given;    /* system-wide session takes them over its budget's split */
 };
 
 struct live_session {
