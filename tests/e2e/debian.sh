@@ -18,13 +18,13 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 TMBPF_E2E_ONLY_DEBIAN=1 tests/e2e/differential.sh
 
 # 2. Redirect is announced, and --no-redirect reports the coverage loss instead.
-timeout 30 ./tmbpf run -o "$work/a.pickle" -- $PY -c 'x = [bytes(10) for _ in range(1000)]' 2> "$work/redir.err"
+timeout 30 ./tmbpf run --probe-mode entry -o "$work/a.pickle" -- $PY -c 'x = [bytes(10) for _ in range(1000)]' 2> "$work/redir.err"
 if grep -qi 'redirect' "$work/redir.err"; then
 	echo "ok - debian: redirect announced: $(grep -i -m1 redirect "$work/redir.err")"
 else
 	echo "not ok - debian: no redirect announcement on stderr: $(tr '\n' '|' < "$work/redir.err")"
 fi
-timeout 30 ./tmbpf run --no-redirect -o "$work/b.pickle" -- $PY -c 'x = [bytes(10) for _ in range(1000)]' 2> "$work/noredir.err"
+timeout 30 ./tmbpf run --probe-mode entry --no-redirect -o "$work/b.pickle" -- $PY -c 'x = [bytes(10) for _ in range(1000)]' 2> "$work/noredir.err"
 if grep -qiE 'partial|coverage' "$work/noredir.err"; then
 	echo "ok - debian: --no-redirect reports the coverage loss: $(grep -iE -m1 'partial|coverage' "$work/noredir.err")"
 else

@@ -37,7 +37,7 @@ for v in 3.8 3.9 3.10 3.11 3.12 3.13; do
 done
 [ -x /usr/bin/python3.11 ] && pys+=(/usr/bin/python3.11)
 for py in "${pys[@]}"; do
-	TMBPF_CHECK_PREDICTION=1 ./tmbpf run -v -- "$py" -c "$prog" > /dev/null 2> "$work/err"
+	TMBPF_CHECK_PREDICTION=1 ./tmbpf run -v --probe-mode entry -- "$py" -c "$prog" > /dev/null 2> "$work/err"
 	rc=$?
 	allocs=$(sed -n 's/^tmbpf: counter allocs = //p' "$work/err")
 	pred=$(sed -n 's/^tmbpf: counter predicted = //p' "$work/err")
@@ -61,7 +61,7 @@ for py in "${pys[@]}"; do
 	case "$py" in *3.12*|/usr/bin/python3.11) ;; *) continue ;; esac
 	"$py" -c "$busy" & tp=$!
 	sleep 1.5
-	TMBPF_CHECK_PREDICTION=1 ./tmbpf snapshot -v -p "$tp" -o "$work/p.tmbpf" --duration 2 2> "$work/err" > /dev/null
+	TMBPF_CHECK_PREDICTION=1 ./tmbpf snapshot -v --probe-mode entry -p "$tp" -o "$work/p.tmbpf" --duration 2 2> "$work/err" > /dev/null
 	kill "$tp" 2>/dev/null; wait "$tp" 2>/dev/null
 	allocs=$(sed -n 's/^tmbpf: counter allocs = //p' "$work/err")
 	pred=$(sed -n 's/^tmbpf: counter predicted = //p' "$work/err")

@@ -160,7 +160,7 @@ timeout 20 $T snapshot -p $svc -o "$work/s.pickle" --duration 0.5 2> /dev/null
 	echo "not ok - e2e reports: snapshot file mode $(stat -c %a "$work/s.pickle" 2>&1)"
 
 # 5. The live view, not a terminal: reports one after another, no escapes.
-timeout -s INT 2 $T -p $svc --interval 0.4 > "$work/lines.out" 2> /dev/null
+timeout -s INT 3 $T -p $svc --interval 0.4 > "$work/lines.out" 2> /dev/null
 n=$(grep -c '^\[' "$work/lines.out")
 if [ "$n" -ge 2 ] && ! grep -q $'\033' "$work/lines.out"; then
 	echo "ok - e2e reports: piped live view: $n reports one after another, no escape sequences"

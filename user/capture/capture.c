@@ -63,6 +63,7 @@ int tm_counter_is_loss(enum tm_counter k)
 
 #define DEFAULT_MAX_BLOCKS (1u << 20)
 #define DEFAULT_MAX_STACKS (1u << 16)
+#define WATCH_EVENTS_BYTES (32u << 20) /* the events ring of a system-wide session */
 
 /* libbpf's messages go through the log callback: warnings as warnings,
  * its info and debug lines as debug (libbpf prints them with a newline). */
@@ -138,7 +139,11 @@ static int size_maps(struct tmbpf_bpf *skel, const struct tm_capture_opts *o)
 {
 	int err;
 
-	err = bpf_map__set_max_entries(skel->maps.live_blocks, o->max_blocks);
+	/* A system-wide session announces the stacks and code images of many
+	 * processes at once: a 4 MiB ring overflowed with 20 starting together. */
+	err = o->watch ? bpf_map__set_max_entries(skel->maps.events, WATCH_EVENTS_BYTES) : 0;
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.live_blocks, o->max_blocks);
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.stacks, o->max_stacks);
 	if (!err)
@@ -155,15 +160,15 @@ static int size_maps(struct tmbpf_bpf *skel, const struct tm_capture_opts *o)
 #define STACK_ENTRY_OVERHEAD 56ull
 #define FIXED_MAP_BYTES (8ull << 20)
 
-uint64_t tm_capture_budget(uint64_t bytes, uint32_t frames, uint32_t *max_blocks,
+uint64_t tm_capture_budget(uint64_t bytes, uint32_t frames, int watch, uint32_t *max_blocks,
 			   uint32_t *max_stacks)
 {
 	uint64_t stack_entry = (TM_STACK_BYTES(frames ? frames : 1) + STACK_ENTRY_OVERHEAD + 7) & ~7ull;
 	uint64_t room, blocks, stacks;
 
-	if (bytes < TM_CAPTURE_MIN_BUDGET)
+	if (bytes < TM_CAPTURE_MIN_BUDGET + (watch ? WATCH_EVENTS_BYTES : 0))
 		return 0;
-	room = bytes - FIXED_MAP_BYTES;
+	room = bytes - FIXED_MAP_BYTES - (watch ? WATCH_EVENTS_BYTES : 0);
 	/* deep tracebacks make many more distinct stacks, each bigger */
 	blocks = (frames > 1 ? room / 2 : room / 4 * 3) / BLOCK_ENTRY_BYTES;
 	stacks = (frames > 1 ? room / 2 : room / 4) / stack_entry;
@@ -173,7 +178,8 @@ uint64_t tm_capture_budget(uint64_t bytes, uint32_t frames, uint32_t *max_blocks
 		stacks = 1u << 26;
 	*max_blocks = (uint32_t)blocks;
 	*max_stacks = (uint32_t)stacks;
-	return FIXED_MAP_BYTES + blocks * BLOCK_ENTRY_BYTES + stacks * stack_entry;
+	return FIXED_MAP_BYTES + (watch ? WATCH_EVENTS_BYTES : 0) + blocks * BLOCK_ENTRY_BYTES +
+	       stacks * stack_entry;
 }
 
 /* include/linux/proc_ns.h: the initial PID namespace's inode number */
@@ -250,8 +256,8 @@ struct tm_capture *tm_capture_new(const struct tm_capture_opts *opts, char *err,
 		goto cleanup;
 	}
 	if (c->opts.max_memory &&
-	    !tm_capture_budget(c->opts.max_memory, c->opts.max_frames, &c->opts.max_blocks,
-			       &c->opts.max_stacks)) {
+	    !tm_capture_budget(c->opts.max_memory, c->opts.max_frames, c->opts.watch,
+			       &c->opts.max_blocks, &c->opts.max_stacks)) {
 		snprintf(err, errlen, "a memory budget of %llu MiB is below the %llu MiB the maps need",
 			 (unsigned long long)(c->opts.max_memory >> 20),
 			 (unsigned long long)(TM_CAPTURE_MIN_BUDGET >> 20));

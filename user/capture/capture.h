@@ -102,7 +102,7 @@ struct tm_capture;
  * event ring and per-process arrays). Returns what the whole reservation
  * comes to, or 0 when the budget is below TM_CAPTURE_MIN_BUDGET. */
 #define TM_CAPTURE_MIN_BUDGET (16ull << 20)
-uint64_t tm_capture_budget(uint64_t bytes, uint32_t frames, uint32_t *max_blocks,
+uint64_t tm_capture_budget(uint64_t bytes, uint32_t frames, int watch, uint32_t *max_blocks,
 			   uint32_t *max_stacks);
 
 /* The counter table (bpf/tmbpf_counters.h): the short name

@@ -162,6 +162,8 @@ static int read_blocks(struct build *b)
 		e = -ENOMEM;
 		goto cleanup;
 	}
+	unsigned batches = 0;
+
 	for (;;) {
 		__u32 n = BATCH;
 		int r = bpf_map_lookup_batch(fd, in, &out_batch, keys, vals, &n, NULL);
@@ -178,6 +180,8 @@ static int read_blocks(struct build *b)
 			break;
 		in_batch = out_batch;
 		in = &in_batch;
+		if (++batches % 16 == 0)
+			tm_capture_idle(b->c); /* a big map takes a while: events meanwhile */
 	}
 cleanup:
 	free(keys);

@@ -197,6 +197,7 @@ static void end(struct tm_watch *w, struct watched *p, const char *why)
 {
 	pid_t pid = p->pid;
 	struct tm_target *t = p->t;
+	int busy;
 
 	if (p->ending)
 		return;
@@ -204,8 +205,11 @@ static void end(struct tm_watch *w, struct watched *p, const char *why)
 	 * brings this process's exit event, or ends others: p is found again
 	 * by pid afterwards. */
 	p->ending = 1;
+	busy = w->busy;
+	w->busy = 1; /* the hook writes a snapshot: new processes are held meanwhile */
 	if (w->h.ending)
 		w->h.ending(w->h.ctx, pid, why);
+	w->busy = busy;
 	tm_capture_remove_target(w->c, pid);
 	p = find(w, pid);
 	if (p)

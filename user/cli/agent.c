@@ -313,7 +313,11 @@ static int start(struct agent *a, struct tm_watch_select *sel)
 	copts.watch = 1;
 	if (!copts.max_memory)
 		copts.max_memory = AGENT_DEFAULT_BUDGET;
-	reserved = tm_capture_budget(copts.max_memory, copts.max_frames, &blocks, &stacks);
+	reserved = tm_capture_budget(copts.max_memory, copts.max_frames, 1, &blocks, &stacks);
+	if (!reserved) {
+		fprintf(stderr, "%s: --max-memory is below what a system-wide session needs (48 MiB)\n", a->prog);
+		return 2;
+	}
 	sized = a->o->max_blocks_given || a->o->max_stacks_given;
 	if (sized) {
 		/* --max-blocks / --max-stacks are kept (the capture would split
