@@ -33,18 +33,24 @@ other = small()
 EOF
 
 # 1. pprof and the flame graph of captures, pyenv and Debian LTO: names.
-for target in "$py" /usr/bin/python3.11; do
+# The third kind: a sampled capture (its statistics are estimates, and so
+# must its pprof and page be).
+for variant in "$py" /usr/bin/python3.11 "sampled:$py"; do
+	target=${variant#sampled:}
 	[ -x "$target" ] || { echo "not ok - e2e reports: $target missing"; continue; }
 	tag=$(basename "$target")
 	[ "$target" = /usr/bin/python3.11 ] && tag="debian-$tag"
+	sample=()
+	case $variant in sampled:*) tag="sampled-$tag"; sample=(--sample-bytes 4k) ;; esac
 	snap=$work/$tag.tmbpf
-	if ! timeout 60 $T run --frames 5 -o "$snap" -- "$target" "$work/named.py" 2> "$work/run.err"; then
+	if ! timeout 60 $T run --frames 5 "${sample[@]}" -o "$snap" -- "$target" "$work/named.py" 2> "$work/run.err"; then
 		echo "not ok - e2e reports: $tag: tmbpf run failed: $(tail -2 "$work/run.err" | tr '\n' '|')"
 		continue
 	fi
 	$T stats "$snap" --limit 1 --json > "$work/top.json" 2> /dev/null
-	total=$($T info "$snap" --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["total_size"])')
-	ntraces=$($T info "$snap" --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["traces"])')
+	# what the statistics say in all (a sampled snapshot's are estimates)
+	read -r total ntraces < <($T stats "$snap" --key traceback --limit 100000000 --json 2> /dev/null |
+		"$py" -c 'import json,sys; s = json.load(sys.stdin)["statistics"]; print(sum(x["size"] for x in s), sum(x["count"] for x in s))')
 	read -r line size count < <("$py" -c '
 import json, sys
 s = json.load(open(sys.argv[1]))["statistics"][0]

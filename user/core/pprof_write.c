@@ -11,6 +11,7 @@
  * does. A Profile's repeated fields may come in any order (protobuf merges
  * them), so samples are streamed as they are grouped and the tables that
  * they refer to (locations, functions, strings) follow. */
+#include "core/sampling.h"
 #include "core/snapshot_io.h"
 #include "core/snapshot_io_internal.h"
 
@@ -182,6 +183,7 @@ static uint64_t location_id(struct pw *w, const struct tm_frame *f)
 struct group {
 	uint32_t tb, domain; /* tb: traceback index + 1; 0 = empty slot */
 	uint64_t tid, count, size;
+	double est_count, est_size; /* a sampled snapshot: the estimates (sampling.h) */
 };
 
 static size_t group_hash(uint32_t tb, uint32_t domain, uint64_t tid)
@@ -220,10 +222,16 @@ static int group_traces(const struct tm_snapshot *snap, struct group **out, size
 				break;
 		}
 		if (!slots[j]) {
-			g[used] = (struct group){ tb, t->domain, t->thread_id, 0, 0 };
+			g[used] = (struct group){ tb, t->domain, t->thread_id, 0, 0, 0, 0 };
 			slots[j] = (uint32_t)++used;
 		}
 		x = &g[slots[j] - 1];
+		if (snap->meta.sample_interval_bytes) {
+			double wt = tm_sample_weight(t->size_bytes, snap->meta.sample_interval_bytes);
+
+			x->est_count += wt;
+			x->est_size += wt * (double)t->size_bytes;
+		}
 		x->count++;
 		/* pprof values are int64. */
 		if (__builtin_add_overflow(x->size, t->size_bytes, &x->size) || x->size > INT64_MAX) {
@@ -233,6 +241,13 @@ static int group_traces(const struct tm_snapshot *snap, struct group **out, size
 		}
 	}
 	free(slots);
+	/* A sampled snapshot's values are its estimates, as its statistics. */
+	for (size_t k = 0; snap->meta.sample_interval_bytes && k < used; k++)
+		if (tm_sample_round(g[k].est_count, &g[k].count) ||
+		    tm_sample_round(g[k].est_size, &g[k].size) || g[k].size > INT64_MAX) {
+			free(g);
+			return -EOVERFLOW;
+		}
 	*out = g;
 	*n = used;
 	return 0;

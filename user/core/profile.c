@@ -1,6 +1,8 @@
 /* Shared by the profile writers (profile.h). */
 #include "core/profile.h"
 
+#include "core/sampling.h"
+
 #include <errno.h>
 #include <stdlib.h>
 
@@ -27,6 +29,26 @@ int tm_traceback_totals(const struct tm_snapshot *snap, struct tm_tb_total **tot
 		x->count++;
 	}
 	sum->count = snap->ntraces;
+	if (snap->meta.sample_interval_bytes) {
+		/* A sampled snapshot weighs what its statistics say: the estimates. */
+		uint64_t *sz = calloc(ntb ? ntb : 1, 8), *ct = calloc(ntb ? ntb : 1, 8);
+		int e = sz && ct ? tm_sample_estimate(snap, sz, ct) : -ENOMEM;
+
+		sum->size_bytes = sum->count = 0;
+		for (size_t i = 0; !e && i < ntb; i++) {
+			t[i].size_bytes = sz[i];
+			t[i].count = ct[i];
+			if (__builtin_add_overflow(sum->size_bytes, sz[i], &sum->size_bytes))
+				e = -EOVERFLOW;
+			sum->count += ct[i];
+		}
+		free(sz);
+		free(ct);
+		if (e) {
+			free(t);
+			return e;
+		}
+	}
 	*totals = t;
 	return 0;
 }
