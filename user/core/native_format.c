@@ -10,6 +10,7 @@
  * deflate compresses well. Every count and reference is checked before use;
  * a count claimed in META is only a hint for reserving memory, and only when
  * the file is large enough to hold it (native_read.c). */
+#include "core/bytebuf.h"
 #include "core/snapshot_io.h"
 #include "core/snapshot_io_internal.h"
 
@@ -27,63 +28,24 @@ static void put32(unsigned char *p, uint32_t v)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-	int err;
-};
-
-static void buf_put(struct buf *b, const void *data, size_t len)
-{
-	if (b->err)
-		return;
-	if (b->cap - b->len < len) {
-		size_t ncap = b->cap ? b->cap : 4096;
-		unsigned char *n;
-
-		while (ncap - b->len < len)
-			ncap *= 2;
-		n = realloc(b->p, ncap);
-		if (!n) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = n;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
-
-static void buf_varint(struct buf *b, uint64_t v)
-{
-	unsigned char tmp[10];
-	unsigned n = 0;
-
-	do {
-		tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	buf_put(b, tmp, n);
-}
 
 static uint64_t zigzag(int64_t v)
 {
 	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
 }
 
-static void buf_field(struct buf *b, unsigned tag, const void *data, size_t len)
+static void buf_field(struct tm_bytebuf *b, unsigned tag, const void *data, size_t len)
 {
-	buf_varint(b, tag);
-	buf_varint(b, len);
-	buf_put(b, data, len);
+	tm_bytebuf_varint(b, tag);
+	tm_bytebuf_varint(b, len);
+	tm_bytebuf_put(b, data, len);
 }
 
-static void buf_field_u64(struct buf *b, unsigned tag, uint64_t v)
+static void buf_field_u64(struct tm_bytebuf *b, unsigned tag, uint64_t v)
 {
-	struct buf t = { 0 };
+	struct tm_bytebuf t = { 0 };
 
-	buf_varint(&t, v);
+	tm_bytebuf_varint(&t, v);
 	if (t.err)
 		b->err = t.err;
 	else
@@ -93,7 +55,7 @@ static void buf_field_u64(struct buf *b, unsigned tag, uint64_t v)
 
 struct nwriter {
 	struct tm_out out;
-	struct buf raw;
+	struct tm_bytebuf raw;
 	unsigned char *comp;
 	size_t comp_cap;
 };
@@ -123,7 +85,7 @@ static int write_chunk(struct nwriter *w, uint32_t type)
 	return ret;
 }
 
-static void meta_str(struct buf *b, unsigned tag, const char *str)
+static void meta_str(struct tm_bytebuf *b, unsigned tag, const char *str)
 {
 	char *owned;
 	const char *s = str ? tm_utf8_escape(str, &owned) : NULL;
@@ -138,11 +100,11 @@ static void meta_str(struct buf *b, unsigned tag, const char *str)
 	free(owned);
 }
 
-static void put_meta(struct buf *b, const struct tm_snapshot *snap, uint64_t nframes,
+static void put_meta(struct tm_bytebuf *b, const struct tm_snapshot *snap, uint64_t nframes,
 		     uint64_t nstrs)
 {
 	const struct tm_snapshot_meta *m = &snap->meta;
-	struct buf counts = { 0 };
+	struct tm_bytebuf counts = { 0 };
 
 	if (m->pid >= 0)
 		buf_field_u64(b, M_PID, zigzag(m->pid));
@@ -161,12 +123,12 @@ static void put_meta(struct buf *b, const struct tm_snapshot *snap, uint64_t nfr
 		buf_field_u64(b, M_TRACED_PEAK, m->traced_peak_bytes);
 	}
 	for (uint32_t i = 0; i < m->ndrops && i < TM_MAX_DROP_COUNTERS; i++) {
-		struct buf d = { 0 };
+		struct tm_bytebuf d = { 0 };
 		size_t len = strnlen(m->drops[i].name, sizeof(m->drops[i].name));
 
-		buf_varint(&d, len);
-		buf_put(&d, m->drops[i].name, len);
-		buf_varint(&d, m->drops[i].count);
+		tm_bytebuf_varint(&d, len);
+		tm_bytebuf_put(&d, m->drops[i].name, len);
+		tm_bytebuf_varint(&d, m->drops[i].count);
 		if (d.err)
 			b->err = d.err;
 		else
@@ -174,10 +136,10 @@ static void put_meta(struct buf *b, const struct tm_snapshot *snap, uint64_t nfr
 		free(d.p);
 	}
 	buf_field_u64(b, M_TRACEBACK_LIMIT, snap->traceback_limit);
-	buf_varint(&counts, snap->ntraces);
-	buf_varint(&counts, tm_snapshot_ntracebacks(snap));
-	buf_varint(&counts, nframes);
-	buf_varint(&counts, nstrs);
+	tm_bytebuf_varint(&counts, snap->ntraces);
+	tm_bytebuf_varint(&counts, tm_snapshot_ntracebacks(snap));
+	tm_bytebuf_varint(&counts, nframes);
+	tm_bytebuf_varint(&counts, nstrs);
 	if (counts.err)
 		b->err = counts.err;
 	else
@@ -276,7 +238,7 @@ static int write_strings(struct nwriter *w, const struct tables *t)
 
 		while (i < t->nstrs && bytes < WRITE_CHUNK_RAW)
 			bytes += strlen(t->strs[i++]) * 3 + 10;
-		buf_varint(&w->raw, i - start);
+		tm_bytebuf_varint(&w->raw, i - start);
 		for (size_t k = start; k < i; k++) {
 			char *owned;
 			const char *s = tm_utf8_escape(t->strs[k], &owned);
@@ -284,8 +246,8 @@ static int write_strings(struct nwriter *w, const struct tables *t)
 
 			if (!s)
 				return -ENOMEM;
-			buf_varint(&w->raw, len);
-			buf_put(&w->raw, s, len);
+			tm_bytebuf_varint(&w->raw, len);
+			tm_bytebuf_put(&w->raw, s, len);
 			free(owned);
 		}
 		ret = write_chunk(w, CH_STRS);
@@ -303,12 +265,12 @@ static int write_frames(struct nwriter *w, const struct tables *t)
 		size_t n = t->nframes - i < 65536 ? t->nframes - i : 65536;
 		int ret;
 
-		buf_varint(&w->raw, n);
+		tm_bytebuf_varint(&w->raw, n);
 		for (size_t k = i; k < i + n; k++) {
-			buf_varint(&w->raw, (uintptr_t)t->frames[k].filename);
-			buf_varint(&w->raw, t->frames[k].lineno);
+			tm_bytebuf_varint(&w->raw, (uintptr_t)t->frames[k].filename);
+			tm_bytebuf_varint(&w->raw, t->frames[k].lineno);
 			if (t->named)
-				buf_varint(&w->raw, (uintptr_t)t->frames[k].name);
+				tm_bytebuf_varint(&w->raw, (uintptr_t)t->frames[k].name);
 		}
 		ret = write_chunk(w, CH_FRMS);
 		if (ret)
@@ -406,12 +368,12 @@ static int write_traceback(struct nwriter *w, struct suffixes *sx, const struct 
 		sx->h[k] = h | 1;
 	}
 	m = suffix_find(sx, t, snap, off, i, n, &ref);
-	buf_varint(&w->raw, n);
-	buf_varint(&w->raw, m ? (uint64_t)ref + 1 : 0);
+	tm_bytebuf_varint(&w->raw, n);
+	tm_bytebuf_varint(&w->raw, m ? (uint64_t)ref + 1 : 0);
 	if (m)
-		buf_varint(&w->raw, m);
+		tm_bytebuf_varint(&w->raw, m);
 	for (uint32_t f = 0; f < n - m; f++)
-		buf_varint(&w->raw, ids[f]);
+		tm_bytebuf_varint(&w->raw, ids[f]);
 	/* Shorter suffixes are in the table already (they are ref's). */
 	for (uint32_t k = m ? m + 1 : 1; k <= n; k++) {
 		if (suffix_insert(sx, sx->h[k], i, k))
@@ -437,7 +399,7 @@ static int write_tracebacks(struct nwriter *w, const struct tm_snapshot *snap,
 
 		while (i < ntb && nfr < WRITE_CHUNK_RAW / 4)
 			nfr += tm_snapshot_traceback_at(snap, i++)->nframe;
-		buf_varint(&w->raw, i - start);
+		tm_bytebuf_varint(&w->raw, i - start);
 		for (size_t x = start; x < i && !ret; x++)
 			ret = write_traceback(w, &sx, t, snap, off, (uint32_t)x);
 		ret = ret ? ret : write_chunk(w, CH_TBKS);
@@ -450,19 +412,19 @@ static int write_tracebacks(struct nwriter *w, const struct tm_snapshot *snap,
 
 /* A trace column: mode 1 and one value when all n values are equal (domain,
  * thread and time columns usually are), else mode 0 and the n values. */
-static void put_column(struct buf *b, const uint64_t *v, size_t n)
+static void put_column(struct tm_bytebuf *b, const uint64_t *v, size_t n)
 {
 	size_t k = 1;
 
 	while (k < n && v[k] == v[0])
 		k++;
-	buf_varint(b, k == n);
+	tm_bytebuf_varint(b, k == n);
 	if (k == n) {
-		buf_varint(b, v[0]);
+		tm_bytebuf_varint(b, v[0]);
 		return;
 	}
 	for (k = 0; k < n; k++)
-		buf_varint(b, v[k]);
+		tm_bytebuf_varint(b, v[k]);
 }
 
 static int write_traces(struct nwriter *w, const struct tm_snapshot *snap)
@@ -477,7 +439,7 @@ static int write_traces(struct nwriter *w, const struct tm_snapshot *snap)
 		uint64_t prev_ns = 0;
 		int ret;
 
-		buf_varint(&w->raw, n);
+		tm_bytebuf_varint(&w->raw, n);
 		for (size_t k = 0; k < n; k++)
 			col[k] = t[k].domain;
 		put_column(&w->raw, col, n);
@@ -485,7 +447,7 @@ static int write_traces(struct nwriter *w, const struct tm_snapshot *snap)
 			col[k] = t[k].size_bytes;
 		put_column(&w->raw, col, n);
 		for (size_t k = 0; k < n; k++) /* always explicit: a trace takes >= 1 byte */
-			buf_varint(&w->raw, t[k].traceback->index);
+			tm_bytebuf_varint(&w->raw, t[k].traceback->index);
 		for (size_t k = 0; k < n; k++)
 			col[k] = t[k].total_nframe == TM_NFRAME_UNKNOWN ? 0 : (uint64_t)t[k].total_nframe + 1;
 		put_column(&w->raw, col, n);
@@ -534,10 +496,10 @@ int tm_native_write(const struct tm_snapshot *snap, FILE *fp, char *err, size_t 
 	ret = ret ? ret : write_tracebacks(&w, snap, &t);
 	ret = ret ? ret : write_traces(&w, snap);
 	if (!ret) {
-		buf_varint(&w.raw, snap->ntraces);
-		buf_varint(&w.raw, tm_snapshot_ntracebacks(snap));
-		buf_varint(&w.raw, t.nframes);
-		buf_varint(&w.raw, t.nstrs);
+		tm_bytebuf_varint(&w.raw, snap->ntraces);
+		tm_bytebuf_varint(&w.raw, tm_snapshot_ntracebacks(snap));
+		tm_bytebuf_varint(&w.raw, t.nframes);
+		tm_bytebuf_varint(&w.raw, t.nstrs);
 		ret = write_chunk(&w, CH_END);
 	}
 	ret = ret ? ret : tm_out_flush(&w.out);

@@ -11,6 +11,7 @@
  * does. A Profile's repeated fields may come in any order (protobuf merges
  * them), so samples are streamed as they are grouped and the tables that
  * they refer to (locations, functions, strings) follow. */
+#include "core/bytebuf.h"
 #include "core/sampling.h"
 #include "core/snapshot_io.h"
 #include "core/snapshot_io_internal.h"
@@ -38,72 +39,32 @@ enum {
 #define WIRE_VARINT 0
 #define WIRE_LEN 2
 
-/* A message being built. */
-struct pb {
-	unsigned char *p;
-	size_t len, cap;
-	int err;
-};
 
-static void pb_put(struct pb *b, const void *data, size_t len)
+static void pb_uint(struct tm_bytebuf *b, unsigned field, uint64_t v)
 {
-	if (b->err)
-		return;
-	if (b->cap - b->len < len) {
-		size_t ncap = b->cap ? b->cap : 256;
-		unsigned char *n;
-
-		while (ncap - b->len < len)
-			ncap *= 2;
-		n = realloc(b->p, ncap);
-		if (!n) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = n;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
+	tm_bytebuf_varint(b, (uint64_t)field << 3 | WIRE_VARINT);
+	tm_bytebuf_varint(b, v);
 }
 
-static void pb_varint(struct pb *b, uint64_t v)
+static void pb_bytes(struct tm_bytebuf *b, unsigned field, const void *data, size_t len)
 {
-	unsigned char tmp[10];
-	unsigned n = 0;
-
-	do {
-		tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	pb_put(b, tmp, n);
-}
-
-static void pb_uint(struct pb *b, unsigned field, uint64_t v)
-{
-	pb_varint(b, (uint64_t)field << 3 | WIRE_VARINT);
-	pb_varint(b, v);
-}
-
-static void pb_bytes(struct pb *b, unsigned field, const void *data, size_t len)
-{
-	pb_varint(b, (uint64_t)field << 3 | WIRE_LEN);
-	pb_varint(b, len);
-	pb_put(b, data, len);
+	tm_bytebuf_varint(b, (uint64_t)field << 3 | WIRE_LEN);
+	tm_bytebuf_varint(b, len);
+	tm_bytebuf_put(b, data, len);
 }
 
 /* The whole profile goes through gzip as it is produced. */
 struct pw {
 	const struct tm_snapshot *snap;
 	gzFile gz;
-	struct pb msg, sub;  /* the message being built, a nested one */
+	struct tm_bytebuf msg, sub;  /* the message being built, a nested one */
 	struct tm_ptrmap strmap, funcmap, locmap;
 	const char **strs;   /* string table, index -> string (not owned) */
 	size_t nstrs, strs_cap, nfuncs, nlocs;
 	int err;
 };
 
-static void emit(struct pw *w, struct pb *b)
+static void emit(struct pw *w, struct tm_bytebuf *b)
 {
 	if (!w->err && b->err)
 		w->err = b->err;
@@ -253,7 +214,7 @@ static int group_traces(const struct tm_snapshot *snap, struct group **out, size
 	return 0;
 }
 
-static void put_label(struct pw *w, struct pb *sample, const char *key, uint64_t num)
+static void put_label(struct pw *w, struct tm_bytebuf *sample, const char *key, uint64_t num)
 {
 	w->sub.len = 0;
 	pb_uint(&w->sub, LABEL_KEY, str_id(w, key));
@@ -266,19 +227,19 @@ static void put_label(struct pw *w, struct pb *sample, const char *key, uint64_t
 static void put_sample(struct pw *w, const struct group *g)
 {
 	const struct tm_traceback *tb = tm_snapshot_traceback_at(w->snap, g->tb - 1);
-	struct pb *m = &w->msg;
+	struct tm_bytebuf *m = &w->msg;
 	unsigned char vals[20]; /* fixed buffers: two varints never outgrow them */
-	struct pb v = { vals, 0, sizeof(vals), 0 };
+	struct tm_bytebuf v = { vals, 0, sizeof(vals), 0 };
 	size_t start;
 
 	/* location_id, packed: frames[0] is the leaf, as pprof wants. */
 	w->sub.len = 0;
 	for (uint32_t f = 0; f < tb->nframe; f++)
-		pb_varint(&w->sub, location_id(w, &tb->frames[f]));
+		tm_bytebuf_varint(&w->sub, location_id(w, &tb->frames[f]));
 	start = m->len;
 	pb_bytes(m, SAMPLE_LOCATION_ID, w->sub.p, w->sub.len);
-	pb_varint(&v, g->count);
-	pb_varint(&v, g->size);
+	tm_bytebuf_varint(&v, g->count);
+	tm_bytebuf_varint(&v, g->size);
 	pb_bytes(m, SAMPLE_VALUE, v.p, v.len);
 	put_label(w, m, "domain", g->domain);
 	if (g->tid)
@@ -286,10 +247,10 @@ static void put_sample(struct pw *w, const struct group *g)
 	/* Wrap what was just built as field 2 of the Profile. */
 	if (!m->err) {
 		unsigned char hb[16];
-		struct pb hdr = { hb, 0, sizeof(hb), 0 };
+		struct tm_bytebuf hdr = { hb, 0, sizeof(hb), 0 };
 
-		pb_varint(&hdr, (uint64_t)PROFILE_SAMPLE << 3 | WIRE_LEN);
-		pb_varint(&hdr, m->len - start);
+		tm_bytebuf_varint(&hdr, (uint64_t)PROFILE_SAMPLE << 3 | WIRE_LEN);
+		tm_bytebuf_varint(&hdr, m->len - start);
 		emit(w, &hdr);
 	}
 	emit(w, m);
@@ -327,7 +288,7 @@ static void put_functions_and_locations(struct pw *w)
 	for (size_t i = 0; i < w->locmap.cap && !w->err; i++) {
 		const struct tm_ptrmap_slot *s = &w->locmap.slots[i];
 		unsigned char line[24];
-		struct pb l = { line, 0, sizeof(line), 0 };
+		struct tm_bytebuf l = { line, 0, sizeof(line), 0 };
 
 		if (!s->ptr)
 			continue;
