@@ -12,7 +12,8 @@
 # to an untraced run of the same workload variant.
 # E (SOAK_EVERY) defaults to 60 s for 30 minutes and scales with the run,
 # at least 15 s (15 for 2 minutes: 8 periodic rounds, the resident's files
-# rotate). SOAK_SEED makes another schedule.
+# rotate). SOAK_SEED makes another schedule; SOAK_TMBPF_ARGS="-v -v" adds
+# tmbpf options (debugging).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
@@ -183,13 +184,15 @@ wait "$tm"
 trc=$?
 tm=
 
-# Memory and fds: the warm-up is the first periodic round and the first
-# catch of each interpreter binary (tmbpf reads its ELF, layouts and places
-# probes once per binary, and the first snapshots size the writer's and
-# zlib's buffers): max(E + 5 s, 10 % of the run).
-warm=$((every + 5))
+# Memory and fds: the warm-up is the first catch of each interpreter
+# binary (tmbpf reads its ELF, layouts and places probes once per binary)
+# and the first three periodic rounds, by which tmbpf's heap has met most
+# processes alive at once and their biggest snapshots (the writer's, zlib's
+# and the symbol tables' buffers; seen: RSS steps up to then, in 2-minute
+# runs, then stays within a few hundred KiB): max(3 E, 10 % of the run).
+warm=$((3 * every))
 [ $((SOAK_SECONDS / 10)) -gt "$warm" ] && warm=$((SOAK_SECONDS / 10))
-# tmbpf holds a few fds per traced process (4 here), so the fds of a window
+# tmbpf holds a few fds per traced process (about 4), so the fds of a window
 # follow how many are alive then: each window's mean is also given at the
 # run's mean number alive, by the least-squares slope of fds on alive.
 read -r rss1 rss2 fd1 fd2 al1 al2 slope adj1 adj2 ns <<< "$(awk -v w="$warm" -v T="$SOAK_SECONDS" '
@@ -235,10 +238,18 @@ else
 	echo "not ok - soak: tmbpf exited $trc: $(grep -E 'dropped|lost|failed' "$work/tmbpf.err" | head -3 | tr '\n' ' ')"
 fi
 
-# Each process: caught from its start, its end seen, the file written then
-# is its last and reads back, at most 5 kept; the output and status are the
-# untraced variant's.
-bad_snap=0 bad_out=0 rotated=0 late=0
+# Each process: traced, its end seen, the file written then is its last
+# and reads back, at most 5 kept; the output and status are the untraced
+# variant's. The PIDs wrap on a busy host (pid_max 32768): a PID started
+# again names a new process whose files (%p-%n, %n from 1 again) replace
+# the earlier one's, so the log is read per incarnation and the files
+# only of PIDs used once are compared with it.
+declare -A uses nth_of
+for k in $(seq 0 $((started - 1))); do
+	nth_of[$k]=${uses[${pid_of[$k]}]:-0}
+	uses[${pid_of[$k]}]=$((nth_of[$k] + 1))
+done
+bad_snap=0 bad_out=0 rotated=0 late=0 reused=0
 for k in $(seq 0 $((started - 1))); do
 	pid=${pid_of[$k]}
 	v=${variant_of[$k]}
@@ -252,24 +263,34 @@ for k in $(seq 0 $((started - 1))); do
 	fi
 	files=$(ls "$work/snaps/$pid"-*.tmbpf 2>/dev/null | wc -l)
 	last=$(ls "$work/snaps/$pid"-*.tmbpf 2>/dev/null | tail -1)
-	# (the write at an end may nest others' ends: match the file by PID)
-	at_end=$(awk -v p="tmbpf: PID $pid " -v f="tmbpf: wrote $work/snaps/$pid-" '
-		index($0, p) == 1 && / (exited|finalized)$/ { seen = 1; next }
-		seen && index($0, f) == 1 { print $3; exit }' "$work/tmbpf.err")
-	grep -q "^tmbpf: tracing PID $pid .*from its start" "$work/tmbpf.err" || late=$((late + 1))
+	# Its incarnation in the log: "traced from-start at-end-file" (the
+	# write at an end may nest others' ends: the file is matched by PID).
+	read -r traced from_start at_end <<< "$(awk -v t="tmbpf: tracing PID $pid " -v n="${nth_of[$k]}" \
+		-v p="tmbpf: PID $pid " -v f="tmbpf: wrote $work/snaps/$pid-" '
+		index($0, t) == 1 { if (seg++ == n) { on = 1; fs = /from its start/ } else if (on) exit; next }
+		on && index($0, p) == 1 && / (exited|finalized)$/ { seen = 1; next }
+		on && seen && index($0, f) == 1 { ae = $3; exit }
+		END { printf "%d %d %s\n", on, fs, ae == "" ? "-" : ae }' "$work/tmbpf.err")"
+	[ "$from_start" = 1 ] || late=$((late + 1))
+	[ "${uses[$pid]}" -gt 1 ] && reused=$((reused + 1))
 	why=
-	if ! grep -q "^tmbpf: tracing PID $pid " "$work/tmbpf.err"; then
+	if [ "$traced" != 1 ]; then
 		why="never traced"
-	elif [ -z "$at_end" ]; then
+	elif [ "$at_end" = - ]; then
 		why="no snapshot at its end ($(grep "PID $pid " "$work/tmbpf.err" | tail -2 | tr '\n' ' '))"
+	elif [ "${uses[$pid]}" -gt 1 ]; then
+		[ "${nth_of[$k]}" -eq $((uses[$pid] - 1)) ] && [ ! -s "$at_end" ] &&
+			why="its PID was reused; the snapshot at its end, $at_end, is missing"
 	elif [ "$at_end" != "$last" ]; then
 		why="the snapshot at its end, $at_end, is not its last file (${last:-none})"
 	elif [ "$files" -gt 5 ]; then
 		why="$files files kept (--keep 5)"
 	elif [ "$k" = 0 ] && [ $((SOAK_SECONDS / every)) -ge 5 ] && [ "$files" -ne 5 ]; then
 		why="the resident kept $files files, not 5 (--keep 5)"
-	elif ! ./tmbpf stats "$last" --limit 3 > "$work/stats.out" 2>&1; then
-		why="tmbpf stats $last: $(tail -1 "$work/stats.out")"
+	fi
+	if [ -z "$why" ] && [ "${nth_of[$k]}" -eq $((uses[$pid] - 1)) ] &&
+		! ./tmbpf stats "$at_end" --limit 3 > "$work/stats.out" 2>&1; then
+		why="tmbpf stats $at_end: $(tail -1 "$work/stats.out")"
 	fi
 	[ "$files" -eq 5 ] && rotated=$((rotated + 1))
 	if [ -n "$why" ]; then
@@ -279,7 +300,7 @@ for k in $(seq 0 $((started - 1))); do
 done
 # Caught late (its interpreter had started when tmbpf seized it): traced
 # like an attach to a running process; counted, not a failure here.
-echo "# soak: $late of $started processes caught late, not at their start-up"
+echo "# soak: $late of $started processes caught late, not at their start-up; $reused ran under a reused PID; tmbpf traced $(grep -c '^tmbpf: tracing PID' "$work/tmbpf.err")"
 if [ "$bad_snap" -eq 0 ]; then
 	echo "ok - soak: all $started processes traced; each one's last snapshot was written at its end and reads back, at most 5 kept ($rotated rotated to 5)"
 else
