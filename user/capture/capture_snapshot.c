@@ -246,6 +246,9 @@ struct tm_snapshot *tm_capture_snapshot(struct tm_capture *c, pid_t pid, char *e
 	struct build b = { .c = c };
 	int e = 0;
 
+	/* symbolize what was announced, while it exists; first, as the poll
+	 * may end pid (its exit event), which frees its tm_capture_proc */
+	tm_capture_poll(c, 0);
 	b.p = tm_capture_proc_find(c, pid);
 	if (!b.p) {
 		snprintf(err, errlen, "PID %d is not traced", (int)pid);
@@ -265,7 +268,6 @@ struct tm_snapshot *tm_capture_snapshot(struct tm_capture *c, pid_t pid, char *e
 		goto cleanup;
 	}
 	b.mono_to_real = (int64_t)clock_ns(CLOCK_REALTIME) - (int64_t)clock_ns(CLOCK_MONOTONIC);
-	tm_capture_poll(c, 0); /* symbolize what was announced, while it exists */
 	tm_capture_begin_pass(b.p);
 	if (b.p->stub_ready) {
 		int n = tm_stub_pending_frees(&b.p->stub, b.pending, TM_STUB_QUARANTINE);

@@ -22,6 +22,8 @@ struct watched {
 	uint64_t start;      /* tm_proc_start_time: the pid names this process only */
 	struct tm_target *t; /* borrowed by the capture */
 	int ending;          /* in hooks.ending: its events are ignored meanwhile */
+	uint64_t since_ns;   /* CLOCK_MONOTONIC before its image was read: an exec
+			      * event older than this is the one that made it */
 };
 
 struct skipped {
@@ -65,6 +67,11 @@ static long now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+
+static uint64_t now_ns(void) /* the clock of bpf_ktime_get_ns (event ts_ns) */
+{
+	return (uint64_t)now_us() * 1000u;
 }
 
 static int in_list(char *const *list, size_t n, const char *s)
@@ -138,7 +145,7 @@ static void skip(struct tm_watch *w, pid_t pid, uint64_t start)
 }
 
 /* Trace t (opened; held at start-up when t->stopped_tid). */
-static int add(struct tm_watch *w, struct tm_target *t, int from_start)
+static int add(struct tm_watch *w, struct tm_target *t, int from_start, uint64_t since_ns)
 {
 	char err[512];
 	int e;
@@ -153,7 +160,7 @@ static int add(struct tm_watch *w, struct tm_target *t, int from_start)
 		tm_log(TM_LOG_WARN, "%s", err);
 		return e;
 	}
-	w->procs[w->n++] = (struct watched){ t->pid, tm_proc_start_time(t->pid), t, 0 };
+	w->procs[w->n++] = (struct watched){ t->pid, tm_proc_start_time(t->pid), t, 0, since_ns };
 	if (w->h.attached)
 		w->h.attached(w->h.ctx, t->pid, t, from_start);
 	return 0;
@@ -161,7 +168,7 @@ static int add(struct tm_watch *w, struct tm_target *t, int from_start)
 
 static int attach_running(struct tm_watch *w, pid_t pid)
 {
-	uint64_t start = tm_proc_start_time(pid);
+	uint64_t start = tm_proc_start_time(pid), since_ns = now_ns();
 	struct tm_target *t;
 	char err[512];
 	int e;
@@ -181,7 +188,7 @@ static int attach_running(struct tm_watch *w, pid_t pid)
 	e = tm_target_open(pid, t, err, sizeof(err));
 	w->busy = 1;
 	if (!e)
-		e = add(w, t, 0);
+		e = add(w, t, 0, since_ns);
 	else
 		tm_log(TM_LOG_WARN, "%s", err);
 	w->busy = 0;
@@ -281,7 +288,7 @@ static void caught(struct tm_watch *w, struct pending *q)
 	tm_log(TM_LOG_DEBUG, "PID %d: caught %s after %u syscall stops, held %ld us", (int)pid,
 	       copy_from ? "after its fork" : from_start ? "at start-up" : "late (its interpreter "
 	       "had started)", q->k.stops, q->k.held_us);
-	e = add(w, t, from_start);
+	e = add(w, t, from_start, now_ns());
 	if (!e && copy_from) {
 		long n = tm_capture_copy_blocks(w->c, copy_from, pid);
 
@@ -332,6 +339,10 @@ static void on_process(void *ctx, const struct tm_proc_event *e)
 	switch (e->type) {
 	case TM_EVENT_EXEC:
 		tm_log(TM_LOG_TRACE, "PID %u exec'd", e->pid);
+		/* A /proc scan may attach a process before its exec event is read:
+		 * that exec made the image traced, it does not end it. */
+		if (p && e->ts_ns < p->since_ns)
+			return;
 		if (p)
 			end(w, p, "exec'd");
 		if (!tm_watch_selects(&w->sel, (pid_t)e->pid))

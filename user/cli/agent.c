@@ -127,22 +127,34 @@ static void rotate(struct agent *a, struct agent_proc *p, const char *path)
 	}
 }
 
+/* Polling the capture may end processes (on_ending, nested): it writes
+ * their last snapshot and forgets them, which moves a->procs. So p is
+ * found again by pid after each poll; gone, its last file is written. */
 static void write_snapshot(struct agent *a, struct agent_proc *p)
 {
-	struct tm_out_fields f = { .pid = p->pid, .comm = p->comm, .host = a->host,
-				   .when = time(NULL), .seq = p->seq + 1 };
+	pid_t pid = p->pid;
+	struct tm_out_fields f = { .pid = pid, .host = a->host, .when = time(NULL) };
 	struct cli_output out = { 0 };
 	struct tm_snapshot *snap;
 	char path[PATH_MAX], err[512];
 
 	while (tm_capture_poll(a->c, 0) > 0)
 		; /* stacks announced so far are symbolized first */
-	snap = tm_capture_snapshot(a->c, p->pid, err, sizeof(err));
+	if (!proc_of(a, pid))
+		return;
+	snap = tm_capture_snapshot(a->c, pid, err, sizeof(err));
+	p = proc_of(a, pid);
+	if (!p) {
+		tm_snapshot_free(snap);
+		return;
+	}
 	if (!snap) {
-		fprintf(stderr, "tmbpf: PID %d: snapshot failed: %s\n", (int)p->pid, err);
+		fprintf(stderr, "tmbpf: PID %d: snapshot failed: %s\n", (int)pid, err);
 		a->failed = 1;
 		return;
 	}
+	f.comm = p->comm;
+	f.seq = p->seq + 1;
 	if (tm_out_expand(a->o->output, &f, path, sizeof(path)) ||
 	    cli_output_begin(&out, path, a->o->format) || cli_output_commit(&out, snap)) {
 		a->failed = 1;
@@ -191,7 +203,9 @@ static void on_ending(void *ctx, pid_t pid, const char *why)
 		write_snapshot(a, p);
 	a->lost += live_print_drops_capture(a->c, pid, a->o->verbose, stderr);
 	a->ended++;
-	forget(a, p);
+	p = proc_of(a, pid); /* the write may have ended others (moved a->procs) */
+	if (p)
+		forget(a, p);
 }
 
 /* top: one line per process, by current size (or growth, count). */
