@@ -17,7 +17,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
-progs=$top/tests/e2e/programs
+progs=$top/tests/e2e/live # not programs/: the differential suites run every file there
 work=$(mktemp -d ${TMPDIR:-/tmp}/tmbpf-soak.XXXXXX)
 cg=
 tm=
