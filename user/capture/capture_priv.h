@@ -63,6 +63,8 @@ struct tm_capture_proc {
 
 struct tm_stack_idset;
 
+#define WATCH_EVENTS_BYTES (32u << 20) /* the events ring of a system-wide session */
+
 struct tm_capture {
 	struct tm_capture_opts opts;
 	struct tmbpf_bpf *skel;
