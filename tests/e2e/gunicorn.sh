@@ -14,6 +14,7 @@
 # judged.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/e2e/lib/cgroup.bash
 top=$PWD
 app_dir=$top/tests/e2e/live
 work=$(mktemp -d "${TMPDIR:-/tmp}"/tmbpf-gunicorn.XXXXXX)
@@ -23,11 +24,7 @@ gu=
 cleanup() {
 	[ -n "$tm" ] && kill -9 "$tm" 2>/dev/null
 	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
-	if [ -n "$cg" ] && [ -d "$cg" ]; then
-		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-		sleep 0.2
-		rmdir "$cg" 2>/dev/null
-	fi
+	test_cgroup_remove
 	if [ -n "${KEEP_WORK:-}" ]; then echo "# gunicorn: work kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -49,12 +46,7 @@ for b in /usr/bin/gunicorn /usr/bin/wrk /usr/bin/curl "$py"; do
 done
 "$py" -c 'import flask' 2>/dev/null || missing "Debian's python3-flask not installed (apt-get install -y python3-flask)"
 
-# A cgroup of our own: the v2 hierarchy if mounted, else any v1 one.
-mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$mnt" ] || mnt=$(awk '$3 == "cgroup" && $4 ~ /pids/ { print $2; exit }' /proc/mounts)
-[ -n "$mnt" ] || { echo "not ok - gunicorn: no cgroup hierarchy mounted"; exit 0; }
-cg=$(mktemp -d "$mnt/tmbpf-test.XXXXXX") || { echo "not ok - gunicorn: cannot make a cgroup in $mnt"; cg=; exit 0; }
-cgpath=/${cg#"$mnt"/}
+test_cgroup_make gunicorn || exit 0
 
 leak_line=$(grep -n '# LEAK$' "$app_dir/leaky_app.py" | cut -d: -f1)
 leak_key="$app_dir/leaky_app.py:$leak_line"

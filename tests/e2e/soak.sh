@@ -16,6 +16,7 @@
 # tmbpf options (debugging).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/e2e/lib/cgroup.bash
 top=$PWD
 progs=$top/tests/e2e/live # not programs/: the differential suites run every file there
 work=$(mktemp -d ${TMPDIR:-/tmp}/tmbpf-soak.XXXXXX)
@@ -23,11 +24,7 @@ cg=
 tm=
 cleanup() {
 	[ -n "$tm" ] && kill -9 "$tm" 2>/dev/null
-	if [ -n "$cg" ] && [ -d "$cg" ]; then
-		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-		sleep 0.2
-		rmdir "$cg" 2>/dev/null
-	fi
+	test_cgroup_remove
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -54,14 +51,7 @@ if [ ${#interpreters[@]} -lt 4 ]; then
 	exit 0
 fi
 
-mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$mnt" ] || mnt=$(awk '$3 == "cgroup" && $4 ~ /pids/ { print $2; exit }' /proc/mounts)
-if [ -z "$mnt" ]; then
-	echo "not ok - soak: no cgroup hierarchy mounted"
-	exit 0
-fi
-cg=$(mktemp -d "$mnt/tmbpf-soak.XXXXXX") || { echo "not ok - soak: cannot make a cgroup in $mnt"; cg=; exit 0; }
-cgpath=/${cg#"$mnt"/}
+test_cgroup_make soak || exit 0
 
 # Variants: every interpreter with every ending; the seed is the variant's
 # number. Untraced outputs first, one at a time (SECONDS 0: the output does

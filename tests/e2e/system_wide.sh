@@ -9,6 +9,7 @@
 # cgroup of the test's own, so nothing else on the host is touched.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tests/e2e/lib/cgroup.bash
 top=$PWD
 progs=$top/tests/e2e/programs
 work=$(mktemp -d ${TMPDIR:-/tmp}/tmbpf-sw.XXXXXX)
@@ -16,11 +17,7 @@ cg=
 tm=
 cleanup() {
 	[ -n "$tm" ] && kill -9 "$tm" 2>/dev/null
-	if [ -n "$cg" ] && [ -d "$cg" ]; then
-		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-		sleep 0.2
-		rmdir "$cg" 2>/dev/null
-	fi
+	test_cgroup_remove
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,15 +41,7 @@ if [ ${#interpreters[@]} -lt 4 ] || [ -z "$cmp_py" ]; then
 	exit 0
 fi
 
-# A cgroup of our own: the v2 hierarchy if mounted, else any v1 one.
-mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-[ -n "$mnt" ] || mnt=$(awk '$3 == "cgroup" && $4 ~ /pids/ { print $2; exit }' /proc/mounts)
-if [ -z "$mnt" ]; then
-	echo "not ok - system-wide: no cgroup hierarchy mounted"
-	exit 0
-fi
-cg=$(mktemp -d "$mnt/tmbpf-test.XXXXXX") || { echo "not ok - system-wide: cannot make a cgroup in $mnt"; cg=; exit 0; }
-cgpath=/${cg#"$mnt"/}
+test_cgroup_make system-wide || exit 0
 
 # The agent's shipped configuration (tools/systemd) parses and runs: its
 # command line, on our cgroup while still empty, for 1 s.
