@@ -516,8 +516,16 @@ static int plan_stub(struct tm_capture *c, struct tm_capture_proc *p, struct pro
 	struct tm_stub_opts so = { .newref = !c->opts.no_newref,
 				   .sample_bytes = c->opts.sample_bytes,
 				   .sample_slots = c->opts.sample_slots };
-	int e = tm_stub_prepare(p->t, p->t->stopped_tid, &so, &p->stub, err, errlen);
+	struct tm_devirt *dv = NULL;
+	int e;
 
+	/* Sampled mode leaves pymalloc's frees alone when they are the build's
+	 * own (patch/stub.h): its initial allocator structs say so. */
+	if (c->opts.sample_bytes && (dv = calloc(1, sizeof(*dv))) &&
+	    tm_devirt_scan(p->t->elf_path, p->t->load_bias, p->t->alloc, dv) == 0 && dv->defaults_known)
+		so.defaults = dv->file_alloc;
+	e = tm_stub_prepare(p->t, p->t->stopped_tid, &so, &p->stub, err, errlen);
+	free(dv);
 	if (e)
 		return e;
 	for (size_t i = 0; i < p->stub.nprobes && !e; i++)

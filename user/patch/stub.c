@@ -237,8 +237,29 @@ static int write_code(pid_t pid, const struct tm_inject_area *a, const unsigned 
 	return e;
 }
 
+/* Are t's mem and obj frees pymalloc's own, which hands every block it did
+ * not allocate to the raw free? They are when both domains hold the build's
+ * initial functions (orig[], what the stub would call) with no context, and
+ * those are not the raw domain's (a build without pymalloc, PYTHONMALLOC=
+ * malloc); debug hooks have a context. Free-threaded builds (mimalloc) are
+ * refused before this. */
+static int pymalloc_frees(const struct tm_target *t, const struct tm_allocator *def,
+			  const uint64_t orig[STUB_NORIG])
+{
+	if (!def)
+		return 0;
+	for (int d = TM_DOM_MEM; d <= TM_DOM_OBJ; d++) {
+		if (t->alloc[d].ctx || def[d].ctx || def[d].free_fn == def[TM_DOM_RAW].free_fn)
+			return 0;
+		for (int f = 0; f < TM_NFNS; f++)
+			if (orig[orig_base[d] + f] != tm_allocator_fn(&def[d], f))
+				return 0;
+	}
+	return 1;
+}
+
 static void fill_constants(unsigned char *blob, const struct tm_target *t,
-			   const uint64_t orig[STUB_NORIG])
+			   const uint64_t orig[STUB_NORIG], uint64_t sample_floor)
 {
 	uint64_t magic = STUB_MAGIC, v;
 
@@ -251,6 +272,7 @@ static void fill_constants(unsigned char *blob, const struct tm_target *t,
 	memcpy(blob + TM_STUB_c_gc_mask, &v, 8);
 	v = t->cfg.newref_preheader_mask;
 	memcpy(blob + TM_STUB_c_pre_mask, &v, 8);
+	memcpy(blob + TM_STUB_c_sample_floor, &sample_floor, 8);
 }
 
 /* Sampled mode's state: the set empty and sized, the stub's generator
@@ -346,12 +368,21 @@ int tm_stub_prepare(const struct tm_target *t, pid_t traced_tid, const struct tm
 	 * slots in this order and disarming in the reverse one, so that no
 	 * block allocated through the stub is freed around it (a free missed:
 	 * measured 39 blocks per attach with mallocs first). */
+	for (int d = 0; d < TM_NDOMAINS; d++)
+		for (int f = 0; f < TM_NFNS; f++)
+			orig[orig_base[d] + f] = resolve(t->pid, &old, tm_allocator_fn(&t->alloc[d], f),
+							 orig_base[d] + f);
+	/* Sampled mode on pymalloc: its frees stay as they are (on an LTO build
+	 * every pointer taken over loses its inlined fast path), and sampled
+	 * blocks go where the raw free sees them. */
+	s->raw_frees_only = s->sample_bytes && pymalloc_frees(t, o->defaults, orig);
 	for (int f = TM_NFNS - 1; f >= 0; f--)
 		for (int d = 0; d < TM_NDOMAINS; d++) {
 			int k = orig_base[d] + f;
 			char what[24];
 
-			orig[k] = resolve(t->pid, &old, tm_allocator_fn(&t->alloc[d], f), k);
+			if (s->raw_frees_only && f == TM_FN_FREE && d != TM_DOM_RAW)
+				continue;
 			snprintf(what, sizeof(what), "%s.%s", tm_alloc_domain_name(d), tm_alloc_fn_name(f));
 			add_slot(s, t->alloc[d].struct_addr + 8 + 8 * (uint64_t)f, orig[k],
 				 s->sample_bytes ? sampled_entries[d][f] : full_entries[d][f], what);
@@ -364,7 +395,7 @@ int tm_stub_prepare(const struct tm_target *t, pid_t traced_tid, const struct tm
 		else if (plan_got_hook(t, e, &old, s, orig))
 			s->newref_hook = TM_HOOK_GOT;
 	}
-	fill_constants(blob, t, orig);
+	fill_constants(blob, t, orig, s->raw_frees_only ? STUB_SAMPLE_FLOOR : 0);
 	if (old.base && area_matches(t->pid, &old, blob) && old.state_len >= s->state_len) {
 		s->area = old;
 		s->adopted = 1;
@@ -417,10 +448,12 @@ int tm_stub_prepare(const struct tm_target *t, pid_t traced_tid, const struct tm
 	}
 	snprintf(s->summary, sizeof(s->summary),
 		 "PID %d: %s stub at 0x%llx: %zu allocator%s pointers go through it (restored on exit, "
-		 "harmless if tmbpf dies)", (int)t->pid, s->adopted ? "reusing the" : "injected a",
+		 "harmless if tmbpf dies)%s", (int)t->pid, s->adopted ? "reusing the" : "injected a",
 		 (unsigned long long)s->area.base, s->nslots,
 		 s->newref_hook == TM_HOOK_TRACER ? " and ref-tracer" :
-		 s->newref_hook == TM_HOOK_GOT ? " and _Py_NewReference" : "");
+		 s->newref_hook == TM_HOOK_GOT ? " and _Py_NewReference" : "",
+		 s->raw_frees_only ? "; sampled blocks under 513 bytes are asked for at 513 (from the "
+				     "raw allocator)" : "");
 	rc = 0;
 out:
 	tm_elf_close(e);

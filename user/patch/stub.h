@@ -79,7 +79,9 @@ struct tm_stub {
 	uint64_t state_len;
 	uint64_t sample_bytes; /* sampled mode's mean interval, 0: full mode */
 	uint64_t rng;          /* sampled mode: the seed of the stub's generator */
-	char summary[256];  /* one line for stderr */
+	int raw_frees_only;    /* sampled mode: mem/obj frees left alone, their sampled blocks
+				* asked for at STUB_SAMPLE_FLOOR (stub_abi.h) */
+	char summary[320];  /* one line for stderr */
 };
 
 struct tm_stub_opts {
@@ -87,6 +89,9 @@ struct tm_stub_opts {
 			     * (full mode only) */
 	uint64_t sample_bytes; /* > 0: sampled mode, one sample per this many bytes on average */
 	uint32_t sample_slots; /* sampled blocks the stub's set holds (a power of two; 0: 2^16) */
+	const struct tm_allocator *defaults; /* the build's initial allocator structs (devirt.h's
+					      * file_alloc[TM_NDOMAINS]), NULL if unknown: sampled
+					      * mode leaves pymalloc's frees alone when they are */
 };
 
 /* Make the stub ready in t's process (not armed). On error nothing of it

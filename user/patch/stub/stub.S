@@ -298,7 +298,10 @@ full_reftracer:
 /* A block is sampled when the bytes allocated since the last sample reach
  * the next interval (exponential, mean --sample-bytes, drawn by the stub
  * when it samples: sample_draw.c): byte-weighted Poisson sampling. Unsampled calls cost a
- * subtraction and a branch; frees a lookup in the set of sampled blocks.
+ * subtraction and a branch; frees and reallocs a probe of the filter in front
+ * of the set of sampled blocks. Where mem/obj frees are pymalloc's, only the
+ * raw free is taken over (FLOOR_ALLOC): on LTO builds each pointer taken over
+ * costs its devirtualized fast path (~4 % of the objects loop per function).
  * mem/obj count under the GIL (plain arithmetic); raw calls, which may run
  * without it, with a locked subtraction of their own counter. Nested raw
  * calls pass through before counting (tracemalloc ignores them). */
@@ -309,6 +312,49 @@ full_reftracer:
 .macro DRAW counter
 	call stub_next_interval
 	mov %rax, \counter(%rip)
+.endm
+
+/* Is the block at rsi possibly sampled? Its bucket of the filter is empty
+ * for nearly every block: then jump to \miss. The filter (16 KiB) stays in
+ * cache where the set (8 bytes a slot, 512 KiB by default) would miss on
+ * most frees and reallocs. Clobbers rax, rcx. */
+.macro FILTER_HIT miss
+	mov %rsi, %rax
+	shr $4, %rax
+	imul c_golden(%rip), %rax
+	shr $(64 - STUB_FILTER_BITS), %rax
+	lea st_filter(%rip), %rcx
+	cmpb $0, (%rcx, %rax)
+	je \miss
+.endm
+
+/* Where the stub does not see mem/obj frees (c_sample_floor != 0: both are
+ * pymalloc's, which hands a block it did not allocate to the raw free), a
+ * sampled mem/obj block smaller than the floor is asked for at the floor,
+ * so pymalloc gets it from the raw allocator and its free reaches the raw
+ * free entry; pymalloc counts it as it counts any large block. Costs one
+ * more compare on a sampled call only. rsi/rdx: the arguments (calloc's
+ * nelem and elsize, each below the floor if their product is: no
+ * overflow). Clobbers rax, rcx. */
+.macro FLOOR_ALLOC calloc
+	mov c_sample_floor(%rip), %rax
+.if \calloc
+	cmp %rax, %rsi
+	jae 3f
+	cmp %rax, %rdx
+	jae 3f
+	mov %rsi, %rcx
+	imul %rdx, %rcx
+	cmp %rax, %rcx
+	jae 3f
+	mov $1, %esi
+	mov %rax, %rdx
+.else
+	cmp %rax, %rsi
+	jae 3f
+	mov %rax, %rsi
+.endif
+3:
 .endm
 
 /* rsi/rdx: malloc size, or calloc nelem and elsize; \raw: the raw domain. */
@@ -354,6 +400,7 @@ sampled_\dom\()_\fn:
 	mov %rsi, %rbx
 	mov %rdx, %r12
 .if !\raw
+	FLOOR_ALLOC \calloc
 	mov st_owner(%rip), %r13
 	mov %fs:0, %rax
 	mov %rax, st_owner(%rip)
@@ -395,8 +442,11 @@ SAMPLED_ALLOC obj, malloc, STUB_ORIG_OBJ + 0, 0, 0
 SAMPLED_ALLOC obj, calloc, STUB_ORIG_OBJ + 1, 0, 1
 
 /* realloc(ptr, size): the old block leaves the set if it was in it; the new
- * one is sampled by its size. One report when either matters: rbx the old
- * sampled block (or 0), rax the new one if sampled (or 0), r12 the size. */
+ * one is sampled by its size, decided before the call (so that a sampled
+ * one can be asked for at the floor, FLOOR_ALLOC). One report when either
+ * matters: rbx the old sampled block (or 0), rax the new one if sampled (or
+ * 0), r12 the size. A failed call keeps the old block sampled and the
+ * counter spent: the next allocation takes the sample. */
 .macro SAMPLED_REALLOC dom, idx, raw
 	.globl sampled_\dom\()_realloc
 sampled_\dom\()_realloc:
@@ -407,15 +457,38 @@ sampled_\dom\()_realloc:
 .endif
 	cmpb $STUB_GUARD_ON, st_guard(%rip)
 	jne 9f
+.if !\raw
+	/* Fast path (nearly every call): the old block not sampled, the new
+	 * one not to be: count its size and call as the nesting word's owner. */
+	test %rsi, %rsi
+	jz 1f
+	FILTER_HIT 1f
+	jmp 3f
+1:	sub %rdx, st_remaining_obj(%rip)
+	jle 2f
+	push %r13
+	mov st_owner(%rip), %r13
+	mov %fs:0, %rax
+	mov %rax, st_owner(%rip)
+	call *(c_orig + 8 * (\idx))(%rip)
+	mov %r13, st_owner(%rip)
+	pop %r13
+	ret
+2:	add %rdx, st_remaining_obj(%rip)	/* under the GIL: no one counted meanwhile */
+3:
+.endif
 	push %rbx
 	push %r12
 	push %r13
+	push %r14
+	sub $8, %rsp			/* 16-byte aligned for the calls */
 	push %rdi
 	push %rsi
 	mov %rdx, %r12			/* the size */
 	xor %ebx, %ebx			/* the old block, if it was sampled */
 	test %rsi, %rsi
 	jz 1f
+	FILTER_HIT 1f			/* nearly every old block: not sampled */
 	mov %rsi, %rdi
 	call stub_sample_remove
 	test %eax, %eax
@@ -424,6 +497,21 @@ sampled_\dom\()_realloc:
 1:	pop %rsi
 	pop %rdi
 	mov %r12, %rdx
+	xor %r14d, %r14d		/* 1: sample the new block */
+.if \raw
+	lock sub %r12, st_remaining_raw(%rip)
+.else
+	sub %r12, st_remaining_obj(%rip)
+.endif
+	jg 2f
+	mov $1, %r14d
+.if !\raw
+	mov c_sample_floor(%rip), %rax
+	cmp %rax, %rdx
+	jae 2f
+	mov %rax, %rdx
+.endif
+2:
 .if !\raw
 	mov st_owner(%rip), %r13
 	mov %fs:0, %rax
@@ -442,12 +530,8 @@ sampled_\dom\()_realloc:
 	call stub_sample_insert
 	jmp 6f
 4:	xor %eax, %eax
-.if \raw
-	lock sub %r12, st_remaining_raw(%rip)
-.else
-	sub %r12, st_remaining_obj(%rip)
-.endif
-	jg 5f
+	test %r14d, %r14d
+	jz 5f
 .if \raw
 	DRAW st_remaining_raw
 .else
@@ -463,6 +547,8 @@ sampled_\dom\()_realloc:
 	jz 6f
 	PROBE sampled_\dom\()_realloc
 6:	mov %r13, %rax
+	add $8, %rsp
+	pop %r14
 	pop %r13
 	pop %r12
 	pop %rbx
@@ -487,15 +573,7 @@ sampled_\dom\()_free:
 	cmp st_owner(%rip), %rax
 	je 9f
 .endif
-	/* the filter first: a 16 KiB table that stays in cache, where the set
-	 * (8 bytes a slot, 512 KiB by default) would miss on most frees */
-	mov %rsi, %rax
-	shr $4, %rax
-	imul c_golden(%rip), %rax
-	shr $(64 - STUB_FILTER_BITS), %rax
-	lea st_filter(%rip), %rcx
-	cmpb $0, (%rcx, %rax)
-	je 9f
+	FILTER_HIT 9f
 	call sample_lookup
 	test %eax, %eax
 	jz 9f
@@ -564,6 +642,7 @@ stub_code_end:
 	.section .rodata.stubconst, "a"
 	.p2align 6
 	.globl c_magic, c_version, c_orig, c_tp_flags_off, c_gc_mask, c_pre_mask, c_golden
+	.globl c_sample_floor
 c_magic:	.quad 0		/* STUB_MAGIC once written */
 c_version:	.quad STUB_VERSION
 c_orig:		.fill STUB_NORIG, 8, 0	/* the real functions (STUB_ORIG_*) */
@@ -571,6 +650,7 @@ c_tp_flags_off:	.quad 0xa8	/* offsetof(PyTypeObject, tp_flags) */
 c_gc_mask:	.quad 0		/* tp_flags bit: a GC header (16 bytes) precedes the object */
 c_pre_mask:	.quad 0		/* tp_flags bits: 3.11+'s pre-header (16 bytes) precedes that */
 c_golden:	.quad 0x9e3779b97f4a7c15	/* the set's hash multiplier */
+c_sample_floor:	.quad 0		/* sampled mode: FLOOR_ALLOC's size (STUB_SAMPLE_FLOOR), 0: none */
 	.globl stub_const_end
 stub_const_end:
 

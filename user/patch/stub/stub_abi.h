@@ -44,6 +44,12 @@
  * around each block, with room to spare. */
 #define STUB_SMALL_REQUEST 448
 
+/* Sampled mode where mem/obj frees are pymalloc's: a sampled mem/obj block is
+ * asked for at no less than this, one more than SMALL_REQUEST_THRESHOLD
+ * (512, 3.8-3.15), so pymalloc takes it from the raw allocator and its free
+ * reaches the raw free (stub.S: FLOOR_ALLOC). */
+#define STUB_SAMPLE_FLOOR 513
+
 /* Sampled mode: the filter in front of the set of sampled blocks, one byte
  * counter per 2^-STUB_FILTER_BITS of the hash space (16 KiB). */
 #define STUB_FILTER_BITS 14
