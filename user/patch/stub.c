@@ -104,7 +104,9 @@ static uint64_t start_time(pid_t pid)
 	return v;
 }
 
-static void add_slot(struct tm_stub *s, uint64_t addr, uint64_t orig, uint64_t entry,
+/* seen: the pointer's value when planned (an earlier stub's entry, maybe of
+ * the other mode, or orig itself). */
+static void add_slot(struct tm_stub *s, uint64_t addr, uint64_t orig, uint64_t seen, uint64_t entry,
 		     const char *what)
 {
 	struct tm_stub_slot *sl;
@@ -114,6 +116,7 @@ static void add_slot(struct tm_stub *s, uint64_t addr, uint64_t orig, uint64_t e
 	sl = &s->slot[s->nslots++];
 	sl->addr = addr;
 	sl->orig = orig;
+	sl->seen = seen;
 	sl->entry = entry;
 	sl->written = 0;
 	snprintf(sl->what, sizeof(sl->what), "%s", what);
@@ -148,16 +151,16 @@ static int plan_got_hook(const struct tm_target *t, struct tm_elf *e, const stru
 		return 0;
 	for (int k = 0; k < 2; k++) {
 		struct tm_elf_sym fn;
-		uint64_t got, cur;
+		uint64_t got, live, cur;
 
 		if (tm_elf_dynsym(e, names[k], &fn) || tm_elf_got_slot(e, names[k], &got) ||
-		    tm_target_read(t->pid, got + t->load_bias, &cur, sizeof(cur)))
+		    tm_target_read(t->pid, got + t->load_bias, &live, sizeof(live)))
 			continue;
-		cur = resolve(t->pid, old, cur, STUB_ORIG_NEWREF + k);
+		cur = resolve(t->pid, old, live, STUB_ORIG_NEWREF + k);
 		if (!tm_elf_vaddr_is_exec(e, cur - t->load_bias))
 			continue; /* someone else's hook: leave it */
 		orig[STUB_ORIG_NEWREF + k] = fn.value + t->load_bias;
-		add_slot(s, got + t->load_bias, cur, entries[k], names[k]);
+		add_slot(s, got + t->load_bias, cur, live, entries[k], names[k]);
 		n++;
 	}
 	return n;
@@ -171,7 +174,7 @@ static int plan_tracer_hook(const struct tm_target *t, struct tm_elf *e,
 			    uint64_t orig[STUB_NORIG])
 {
 	struct tm_elf_sym rt;
-	uint64_t off[8], func = UINT64_MAX, cur;
+	uint64_t off[8], func = UINT64_MAX, live, cur;
 	int n;
 
 	if (t->minor < 13 || tm_elf_dynsym(e, "_PyRuntime", &rt))
@@ -183,11 +186,11 @@ static int plan_tracer_hook(const struct tm_target *t, struct tm_elf *e,
 			func = off[i];
 	if (n != 2 || off[0] + off[1] != 2 * func + 8)
 		return 0; /* not the two adjacent fields we expect */
-	if (tm_target_read(t->pid, t->runtime_addr + func, &cur, sizeof(cur)))
+	if (tm_target_read(t->pid, t->runtime_addr + func, &live, sizeof(live)))
 		return 0;
-	cur = resolve(t->pid, old, cur, STUB_ORIG_TRACER);
+	cur = resolve(t->pid, old, live, STUB_ORIG_TRACER);
 	orig[STUB_ORIG_TRACER] = cur;
-	add_slot(s, t->runtime_addr + func, cur, TM_STUB_full_reftracer, "ref tracer");
+	add_slot(s, t->runtime_addr + func, cur, live, TM_STUB_full_reftracer, "ref tracer");
 	return 1;
 }
 
@@ -381,11 +384,13 @@ int tm_stub_prepare(const struct tm_target *t, pid_t traced_tid, const struct tm
 			int k = orig_base[d] + f;
 			char what[24];
 
-			if (s->raw_frees_only && f == TM_FN_FREE && d != TM_DOM_RAW)
+			/* (unless an earlier stub is there: taken over, to put pymalloc's back) */
+			if (s->raw_frees_only && f == TM_FN_FREE && d != TM_DOM_RAW &&
+			    tm_allocator_fn(&t->alloc[d], f) == orig[k])
 				continue;
 			snprintf(what, sizeof(what), "%s.%s", tm_alloc_domain_name(d), tm_alloc_fn_name(f));
 			add_slot(s, t->alloc[d].struct_addr + 8 + 8 * (uint64_t)f, orig[k],
-				 s->sample_bytes ? sampled_entries[d][f] : full_entries[d][f], what);
+				 tm_allocator_fn(&t->alloc[d], f), s->sample_bytes ? sampled_entries[d][f] : full_entries[d][f], what);
 		}
 	/* Sampled mode follows no object creation: re-attributing a sampled
 	 * block reused from a free list would cost a lookup per object. */
@@ -490,8 +495,9 @@ int tm_stub_arm(struct tm_stub *s, char *err, size_t errlen)
 			sl->written = 1; /* left by the session before */
 			continue;
 		}
-		/* the real function, or an earlier stub's entry for it */
-		if (cur != sl->orig && !(s->old_base && cur == s->old_base + sl->entry)) {
+		/* the real function, or what was there when planned: an earlier
+		 * stub's entry for it (of either mode: their entries differ) */
+		if (cur != sl->orig && cur != sl->seen) {
 			snprintf(err, errlen, "PID %d: %s changed since attach (0x%llx): left as is",
 				 (int)s->pid, sl->what, (unsigned long long)cur);
 			busy = 1;

@@ -49,7 +49,8 @@ enum tm_stub_hook {
 /* One pointer the stub took over. */
 struct tm_stub_slot {
 	uint64_t addr;      /* where the pointer lives in the target */
-	uint64_t orig;      /* what it held (what the stub calls) */
+	uint64_t orig;      /* what it stands for (what the stub calls) */
+	uint64_t seen;      /* what it held when planned (orig, or an earlier stub's entry) */
 	uint64_t entry;     /* offset of the stub entry written there */
 	int written;        /* 1 while it holds ours, as far as we know */
 	char what[24];      /* "obj.malloc", "_Py_NewReference" */
