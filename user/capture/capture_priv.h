@@ -29,9 +29,21 @@ struct tm_code_seen {
 	uint64_t code, id;
 	uint64_t pass;
 };
+/* Symbolized stacks of one process. Their frames are 8 bytes each (a
+ * location index and a line): the (filename, name) pairs, which thousands
+ * of stacks share, are interned once in locs[]. At 24 bytes a frame, 20
+ * processes at 10 frames held ~190 MiB of them (docs/system-wide.md). */
+struct tm_frame_loc {
+	const char *filename; /* owned by the process's symbolizer */
+	const char *name;     /* same owner; NULL: unknown */
+};
 struct tm_stack_cache {
 	struct tm_resolved_stack **slots;
 	size_t cap, used;
+	struct tm_frame_loc *locs;
+	size_t nlocs, locs_cap;
+	uint32_t *loc_slots;  /* open addressing over locs[]: index + 1, 0 empty */
+	size_t loc_slots_cap;
 };
 
 struct tm_capture_proc {
@@ -99,11 +111,11 @@ int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, ch
 			     size_t errlen);
 
 /* The symbolized frames of stack id in p (most recent first; prologue frames
- * already skipped), symbolizing and caching it on first use. Returns 0, or
- * -ENOENT when the stack is not in the map, -ENOMEM. *frames stays valid
- * until p is detached. */
+ * already skipped) into frames[max] (at least opts.max_frames), symbolizing
+ * and caching it on first use. Returns 0, or -ENOENT when the stack is not
+ * in the map, -ENOMEM. The strings stay valid until p is detached. */
 int tm_capture_stack_frames(struct tm_capture *c, struct tm_capture_proc *p, uint64_t id,
-			    const struct tm_resolved_frame **frames, uint32_t *nframe,
+			    struct tm_resolved_frame *frames, uint32_t max, uint32_t *nframe,
 			    uint32_t *total_nframe);
 /* A TM_EVENT_NEW_STACK: symbolize it now, while its code objects exist. */
 void tm_capture_stack_announced(struct tm_capture *c, pid_t pid, uint64_t id);

@@ -57,6 +57,7 @@ struct build {
 	struct tm_snapshot *snap;
 	struct stack_cache cache;
 	struct tm_frame *frames;     /* max_frames */
+	struct tm_resolved_frame *resolved; /* max_frames: a stack's frames as symbolized */
 	const char *unknown;         /* interned "<unknown>" */
 	int64_t mono_to_real;        /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	uint64_t pending[TM_STUB_QUARANTINE]; /* frees the stub holds back, not yet reported */
@@ -77,10 +78,10 @@ static int freed_pending(const struct build *b, uint64_t addr)
  * is known). */
 static int resolve_stack(struct build *b, uint64_t id, struct stack_slot *out)
 {
-	const struct tm_resolved_frame *rf;
+	struct tm_resolved_frame *rf = b->resolved;
 	uint32_t n = 0, total = 1;
 
-	if (id && tm_capture_stack_frames(b->c, b->p, id, &rf, &n, &total) == 0) {
+	if (id && tm_capture_stack_frames(b->c, b->p, id, rf, b->c->opts.max_frames, &n, &total) == 0) {
 		for (uint32_t i = 0; i < n; i++) {
 			b->frames[i].filename = tm_snapshot_intern_str(b->snap, rf[i].filename,
 								       strlen(rf[i].filename));
@@ -257,7 +258,8 @@ struct tm_snapshot *tm_capture_snapshot(struct tm_capture *c, pid_t pid, char *e
 	}
 	b.snap = tm_snapshot_new();
 	b.frames = calloc(c->opts.max_frames + 1, sizeof(*b.frames));
-	if (!b.snap || !b.frames) {
+	b.resolved = calloc(c->opts.max_frames + 1, sizeof(*b.resolved));
+	if (!b.snap || !b.frames || !b.resolved) {
 		e = -ENOMEM;
 		goto cleanup;
 	}
@@ -281,6 +283,7 @@ struct tm_snapshot *tm_capture_snapshot(struct tm_capture *c, pid_t pid, char *e
 cleanup:
 	free(b.cache.slots);
 	free(b.frames);
+	free(b.resolved);
 	if (e) {
 		snprintf(err, errlen, "PID %d: cannot read the live blocks: %s", (int)pid, strerror(-e));
 		tm_snapshot_free(b.snap);
