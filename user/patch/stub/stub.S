@@ -328,6 +328,20 @@ full_reftracer:
 	je \miss
 .endm
 
+/* Call the real function \idx as this thread owning the nesting word (its
+ * nested raw calls pass through) and return its result. Entered as the
+ * entry was: nothing pushed. */
+.macro CALL_AS_OWNER idx
+	push %r13
+	mov st_owner(%rip), %r13
+	mov %fs:0, %rax
+	mov %rax, st_owner(%rip)
+	call *(c_orig + 8 * (\idx))(%rip)
+	mov %r13, st_owner(%rip)
+	pop %r13
+	ret
+.endm
+
 /* Where the stub does not see mem/obj frees (c_sample_floor != 0: both are
  * pymalloc's, which hands a block it did not allocate to the raw free), a
  * sampled mem/obj block smaller than the floor is asked for at the floor,
@@ -382,14 +396,7 @@ sampled_\dom\()_\fn:
 	dec %rax
 	cmp $(STUB_SMALL_REQUEST - 1), %rax
 	jb 9f
-	push %r13
-	mov st_owner(%rip), %r13
-	mov %fs:0, %rax
-	mov %rax, st_owner(%rip)
-	call *(c_orig + 8 * (\idx))(%rip)
-	mov %r13, st_owner(%rip)
-	pop %r13
-	ret
+	CALL_AS_OWNER \idx
 2:
 .endif
 	cmpb $STUB_GUARD_ON, st_guard(%rip)
@@ -466,14 +473,7 @@ sampled_\dom\()_realloc:
 	jmp 3f
 1:	sub %rdx, st_remaining_obj(%rip)
 	jle 2f
-	push %r13
-	mov st_owner(%rip), %r13
-	mov %fs:0, %rax
-	mov %rax, st_owner(%rip)
-	call *(c_orig + 8 * (\idx))(%rip)
-	mov %r13, st_owner(%rip)
-	pop %r13
-	ret
+	CALL_AS_OWNER \idx
 2:	add %rdx, st_remaining_obj(%rip)	/* under the GIL: no one counted meanwhile */
 3:
 .endif
