@@ -42,6 +42,10 @@
 	  "a pymalloc prediction was wrong (a tmbpf bug); TMBPF_NO_PREDICT=1 turns prediction off") \
 	X(SAMPLES_LOST, "samples_lost", 1,                                                      \
 	  "sampled blocks not kept: the stub's set of sampled blocks was full (counted in the target)", \
-	  "raise --sample-set")
+	  "raise --sample-set")                                                                 \
+	X(ALLOCATOR_RESET, "allocator_reset", 1,                                                \
+	  "times the target put its allocator pointers back past the stub (seen and taken again)", \
+	  "the target called PyMem_SetAllocator with a copy saved before tmbpf came: events until " \
+	  "tmbpf took the pointers again (within 0.2 s) went unseen")
 
 #endif

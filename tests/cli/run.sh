@@ -68,6 +68,17 @@ inapplicable top --duration 3
 inapplicable info --limit 3
 inapplicable flamegraph --key lineno
 
+# --cgroup must name a cgroup of a mounted hierarchy: one line, before any work.
+for c in snapshot top; do
+	$T "$c" --cgroup /no-such-cgroup-of-tmbpf -o "$work/cg.tmbpf" > /dev/null 2> "$work/err"
+	rc=$?
+	if [ $rc -eq 2 ] && [ "$(wc -l < "$work/err")" -eq 1 ] && grep -q "no such cgroup" "$work/err"; then
+		ok "$c --cgroup of no cgroup refused: $(cat "$work/err")"
+	else
+		nok "$c --cgroup of no cgroup: exit $rc: $(head -2 "$work/err" | tr '\n' '|')"
+	fi
+done
+
 # --opt=value and --opt value alike; sane minimums.
 $PY tests/formats/gen.py "$work" > /dev/null 2>&1 || true
 snap=$(ls "$work"/*.pickle 2>/dev/null | head -1)

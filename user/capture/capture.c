@@ -622,10 +622,14 @@ int tm_capture_poll(struct tm_capture *c, int timeout_ms)
 
 	/* One pass per batch: each code object is read once while its new
 	 * stacks are symbolized (the consumer must keep up at start-up). */
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	for (size_t i = 0; i < c->nprocs; i++) {
 		struct tm_capture_proc *p = &c->procs[i];
 		tm_capture_begin_pass(p);
 		tm_capture_try_predict(c, p);
+		tm_capture_keep_stub(p, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
 	}
 	n = ring_buffer__poll(c->rb, timeout_ms);
 	if (n < 0)
@@ -709,6 +713,7 @@ int tm_capture_read_counters(struct tm_capture *c, const struct tm_capture_proc 
 	/* counted in the target, by the stub */
 	if (p->stub_ready)
 		tm_stub_samples_lost(&p->stub, &out[TM_CNT_SAMPLES_LOST]);
+	out[TM_CNT_ALLOCATOR_RESET] = p->allocator_resets; /* counted by capture */
 	return 0;
 }
 

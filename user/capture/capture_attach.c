@@ -635,3 +635,24 @@ cleanup:
 	batch_free(&b);
 	return e;
 }
+
+/* The stub's pointers stay ours: one the target put back (a start-up
+ * window of PyMem_SetAllocator that opened before the stub came, an
+ * embedder) is taken again within RETAKE_NS, and counted as a loss. */
+#define RETAKE_NS 200000000ull
+
+void tm_capture_keep_stub(struct tm_capture_proc *p, uint64_t now_ns)
+{
+	char why[256];
+	int n;
+
+	if (!p->stub_ready || now_ns - p->retake_checked_ns < RETAKE_NS)
+		return;
+	p->retake_checked_ns = now_ns;
+	n = tm_stub_retake(&p->stub, why, sizeof(why));
+	if (n <= 0)
+		return;
+	p->allocator_resets++;
+	tm_log(TM_LOG_WARN, "%s (%d pointer%s; what they carried meanwhile went unseen: counted as "
+	       "allocator_reset)", why, n, n == 1 ? "" : "s");
+}

@@ -66,6 +66,8 @@ struct tm_capture_proc {
 	struct tm_redirect rd;    /* rd.applied while the pointers go through our stubs */
 	struct tm_stub stub;      /* stub mode: the pointers go through the stub (patch/stub.h) */
 	int stub_ready;           /* stub prepared and its report points planned */
+	uint64_t retake_checked_ns; /* CLOCK_MONOTONIC of tm_capture_keep_stub's last look */
+	uint64_t allocator_resets;  /* times the target put the stub's pointers back */
 	const char *coverage;     /* stub mode's coverage statement, else NULL (devirt's) */
 	struct tm_stack_cache stacks; /* symbolized stacks */
 	const struct tm_layout *layout; /* the version's offsets (co_filename, co_firstlineno) */
@@ -107,6 +109,9 @@ struct tm_capture_proc *tm_capture_proc_find(struct tm_capture *c, pid_t pid);
 
 /* capture_attach.c: attach every probe of p's target. */
 void tm_capture_try_predict(struct tm_capture *c, struct tm_capture_proc *p);
+/* capture_attach.c: take back the stub's pointers the target put back
+ * (looked at every 0.2 s; counted in allocator_reset). */
+void tm_capture_keep_stub(struct tm_capture_proc *p, uint64_t now_ns);
 int tm_capture_attach_probes(struct tm_capture *c, struct tm_capture_proc *p, char *err,
 			     size_t errlen);
 

@@ -12,6 +12,7 @@
 #include "core/format.h"
 #include "core/log.h"
 #include "cli/output.h"
+#include "target/proc_info.h"
 
 volatile sig_atomic_t live_stop_requested;
 volatile sig_atomic_t live_snapshot_requested;
@@ -73,8 +74,8 @@ const struct cli_option live_select_options[] = {
 	{ "exclude-comm", KEY_EXCLUDE_COMM, "NAME",
 	  "not processes whose comm is NAME (repeatable; implies --all)" },
 	{ "cgroup", KEY_CGROUP, "PATH",
-	  "only processes in cgroup PATH or under it, e.g. /system.slice/app.service "
-	  "(repeatable; implies --all)" },
+	  "only processes in cgroup PATH or under it, e.g. /system.slice/app.service or its "
+	  "directory /sys/fs/cgroup/system.slice/app.service (repeatable; implies --all)" },
 	{ "max-memory", KEY_MAX_MEMORY, "N",
 	  "size the BPF maps, shared by every traced process, to N bytes (k, m, g; "
 	  "system-wide default 256m)" },
@@ -258,9 +259,19 @@ int live_cli_set(void *dst, const struct cli_option *opt, const char *v, const c
 	case KEY_EXCLUDE_COMM:
 		o->sel.all = 1;
 		return add_name(o->sel.exclude, &o->sel.nexclude, v, prog, opt->name);
-	case KEY_CGROUP:
+	case KEY_CGROUP: {
+		char cg[4096], *keep;
+
 		o->sel.all = 1;
-		return add_name(o->sel.cgroups, &o->sel.ncgroups, v, prog, opt->name);
+		if (tm_cgroup_resolve(v, cg, sizeof(cg))) {
+			fprintf(stderr, "%s: --%s %s: no such cgroup in any mounted hierarchy (give it as "
+				"/proc/PID/cgroup names it, e.g. /system.slice/app.service)\n", prog,
+				opt->name, v);
+			return -1;
+		}
+		keep = strdup(cg); /* lives as long as the options */
+		return keep ? add_name(o->sel.cgroups, &o->sel.ncgroups, keep, prog, opt->name) : -1;
+	}
 	case KEY_MAX_MEMORY:
 		return cli_parse_bytes(prog, opt->name, v, TM_CAPTURE_MIN_BUDGET, 1ull << 40,
 				       &o->capture.max_memory);

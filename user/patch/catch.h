@@ -1,13 +1,16 @@
 /* Catching a CPython that just started (tmbpf --all sees its exec), before
- * it runs Python: so that a program started after tmbpf is traced from its
+ * it runs the program: so that a program started after tmbpf is traced from its
  * interpreter's start-up, as `tmbpf run` traces it.
  *
  * tm_catch_exec() seizes the process (PTRACE_SEIZE + PTRACE_INTERRUPT,
  * never PTRACE_O_EXITKILL) and steps it from syscall exit to syscall exit
  * while the dynamic loader runs, until the image holds an interpreter whose
  * allocator pointers are relocated (each names code in an executable
- * mapping of the interpreter's file); it returns with the process held at
- * that stop and the target opened. Nothing is written into the process: no
+ * mapping of the interpreter's file) and, for a process seen before its
+ * interpreter existed, until that interpreter exists and the stop is at a
+ * syscall that is not the allocator's (where start-up has not put the raw
+ * allocator aside: catch.c, safe_point); it returns with the process held
+ * at that stop and the target opened. Nothing is written into it: no
  * breakpoint, so if tmbpf dies the kernel detaches the tracee and it runs
  * on as if never caught. The caller attaches (tm_capture_add_target with
  * t->stopped_tid set: the stub is injected through the held thread) and
@@ -30,6 +33,8 @@ struct tm_catch {
 	long seized_us; /* CLOCK_MONOTONIC when it was seized */
 	int late;       /* 1: seized after the interpreter had started (allocations
 			 * made before are not seen, as when attaching to a running one) */
+	int waited;     /* 1: seen before its interpreter existed (caught once it
+			 * does, at a safe point: catch.c) */
 	/* Set by the caller: called between two stops while the process is
 	 * stepped (e.g. to hold other processes that exec meanwhile). */
 	void (*between)(void *ctx);

@@ -559,6 +559,35 @@ int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen)
 	return busy ? -EBUSY : 0;
 }
 
+int tm_stub_retake(struct tm_stub *s, char *err, size_t errlen)
+{
+	int fd, n = 0;
+	char line[160];
+
+	if (!s->armed)
+		return 0;
+	fd = tm_mem_open(s->pid, line, sizeof(line));
+	if (fd < 0)
+		return fd == -ESRCH ? 0 : fd;
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct tm_stub_slot *sl = &s->slot[i];
+		uint64_t cur, ours = s->area.base + sl->entry;
+
+		if (!sl->written || tm_mem_read(fd, sl->addr, &cur, 8) || cur == ours)
+			continue;
+		/* what we replaced: put back by the target (PyMem_SetAllocator
+		 * with a copy saved before we came); anything else wraps or
+		 * replaces us on purpose (tracemalloc.start()): left as is */
+		if (cur != sl->orig || tm_mem_write(fd, sl->addr, &ours, 8))
+			continue;
+		if (!n++)
+			snprintf(err, errlen, "PID %d: its %s pointer was put back to 0x%llx; taken again",
+				 (int)s->pid, sl->what, (unsigned long long)cur);
+	}
+	close(fd);
+	return n;
+}
+
 int tm_stub_pass_leftover(struct tm_target *t, char *err, size_t errlen)
 {
 	struct tm_inject_area old = { 0 };

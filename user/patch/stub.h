@@ -112,6 +112,12 @@ int tm_stub_arm(struct tm_stub *s, char *err, size_t errlen);
  * someone else (left as is: it wraps our entry, which stays valid). */
 int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen);
 
+/* Armed: each pointer the target put back to what the stub replaced (a
+ * PyMem_SetAllocator() of a copy saved before the stub came) is taken
+ * again. Returns how many were (err names the first; what they carried
+ * meanwhile went unseen), or a negative errno. One pread per pointer. */
+int tm_stub_retake(struct tm_stub *s, char *err, size_t errlen);
+
 /* Sampled mode: samples the stub could not take (its set was full). */
 int tm_stub_samples_lost(const struct tm_stub *s, uint64_t *n);
 

@@ -139,3 +139,45 @@ int tm_cgroup_under(const char *path, const char *prefix)
 		n--;
 	return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/' || n == 1);
 }
+
+/* 1 when dir is a cgroup's directory (it lists its processes). */
+static int is_cgroup_dir(const char *dir)
+{
+	char f[4096 + 16];
+	struct stat st;
+
+	snprintf(f, sizeof(f), "%s/cgroup.procs", dir);
+	return stat(f, &st) == 0;
+}
+
+int tm_cgroup_resolve(const char *arg, char *out, size_t len)
+{
+	char line[4096], dir[4096], mnt[1024], type[64];
+	FILE *f = fopen("/proc/mounts", "re");
+	int e = -ENOENT;
+
+	if (!f)
+		return -errno;
+	if (arg[0] != '/') {
+		fclose(f);
+		return -ENOENT;
+	}
+	while (e == -ENOENT && fgets(line, sizeof(line), f)) {
+		size_t m;
+
+		if (sscanf(line, "%*s %1023s %63s", mnt, type) != 2 ||
+		    (strcmp(type, "cgroup2") && strcmp(type, "cgroup")))
+			continue;
+		m = strlen(mnt);
+		/* a directory of this hierarchy: its path below the mount */
+		if (!strncmp(arg, mnt, m) && (arg[m] == '/' || !arg[m]) && is_cgroup_dir(arg)) {
+			e = snprintf(out, len, "%s", arg[m] ? arg + m : "/") < (int)len ? 0 : -ENAMETOOLONG;
+			continue;
+		}
+		if ((size_t)snprintf(dir, sizeof(dir), "%s%s", mnt, arg) < sizeof(dir) &&
+		    is_cgroup_dir(dir))
+			e = snprintf(out, len, "%s", arg) < (int)len ? 0 : -ENAMETOOLONG;
+	}
+	fclose(f);
+	return e;
+}
