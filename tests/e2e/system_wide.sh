@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System-wide session (root): one `tmbpf snapshot --cgroup CG` traces 20
-# CPython processes of four interpreters at once (SW_PROGRAMS: fewer), started after it
+# CPython processes of six interpreters at once (pyenv 3.11-3.13, Debian's
+# 3.11, sid's 3.14 and 3.15 through chroot; SW_PROGRAMS: fewer), started after it
 # (caught at their exec, from start-up), some of them 5 s later; each
 # process's snapshot, written when it finalizes, must agree with that
 # program's own tracemalloc (the e2e bounds: >= 0.99, top 5 lines the same),
@@ -15,10 +16,12 @@ progs=$top/tests/e2e/programs
 work=$(mktemp -d ${TMPDIR:-/tmp}/tmbpf-sw.XXXXXX)
 cg=
 tm=
+iwr=
 cleanup() {
 	[ -n "$tm" ] && kill -9 "$tm" 2>/dev/null
 	test_cgroup_remove
 	rm -rf "$work"
+	[ -n "$iwr" ] && rm -rf "$iwr"
 }
 trap cleanup EXIT
 [ -n "${KEEP_WORK:-}" ] && trap - EXIT
@@ -39,6 +42,20 @@ done
 if [ ${#interpreters[@]} -lt 4 ] || [ -z "$cmp_py" ]; then
 	echo "not ok - system-wide: needs pyenv 3.11-3.13 and Debian's python3.11 (found ${#interpreters[@]})"
 	exit 0
+fi
+# sid's 3.14 and 3.15 (static LTO builds, tools/test_roots.sh), run by chroot:
+# "ROOT:PYTHON" entries. Their programs, oracles and comparisons live in a
+# directory of ours inside the root ($iw there, $root$iw here).
+ROOTS=${TMBPF_ROOTS:-/var/cache/tmbpf-test}
+root=$ROOTS/sid
+iw=
+if [ -s "$root/VERSIONS" ] && iwr=$(mktemp -d "$root/tmp/tmbpf-sw.XXXXXX"); then
+	iw=${iwr#"$root"}
+	for v in 3.14 3.15; do
+		chroot "$root" python$v -c pass 2>/dev/null && interpreters+=("$root:python$v")
+	done
+else
+	echo "skip - system-wide: no sid root at $root (tools/test_roots.sh): 3.14/3.15 not in the mix"
 fi
 
 test_cgroup_make system-wide || exit 0
@@ -82,17 +99,48 @@ sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))  # as when run direc
 runpy.run_path(sys.argv[0], run_name="__main__")
 PY
 touch "$work/go.oracle"
+if [ -n "$iw" ]; then # programs in $iw/p (compared), the rest beside
+	mkdir -p "$root$iw/p"
+	cp "$progs"/*.py "$TM_CTHREADS_LIB" "$root$iw/p/"
+	cp "$top/tests/e2e/compare.py" "$work/wait_go.py" "$root$iw/"
+	touch "$root$iw/go.oracle"
+fi
+# py_run N GO [OPTION...]: exec run N's interpreter with OPTIONs on
+# wait_go.py GO and its program, in the program's directory (through chroot
+# for a ROOT:PYTHON one; exec all the way: the pid stays). ORACLE=1: its
+# tracemalloc snapshot goes to runN/oracle.pickle (TM_ORACLE_OUT).
+py_run() {
+	local n=$1 go=$2 py prog
+	read -r py prog < "$work/run$n/what"
+	shift 2
+	case $py in
+	*:*)
+		exec chroot "${py%%:*}" /bin/sh -c 'cd "$0" && exec "$@"' "$iw/p" env \
+			TM_CTHREADS_LIB="$iw/p/${TM_CTHREADS_LIB##*/}" \
+			${ORACLE:+TM_ORACLE_OUT=$iw/run$n/oracle.pickle} \
+			"${py#*:}" "$@" "$iw/wait_go.py" "$iw/$go" "$prog" ;;
+	*)
+		cd "$progs" || exit 1
+		[ -n "${ORACLE:-}" ] && export TM_ORACLE_OUT=$work/run$n/oracle.pickle
+		exec "$py" "$@" "$work/wait_go.py" "$work/$go" "$prog" ;;
+	esac
+}
+export -f py_run
+export work progs iw TM_CTHREADS_LIB
+# The 20 (interpreter, program) pairs: interpreter i mod I, program i mod 5,
+# distinct while I and 5 are coprime (4 interpreters, or 6 with sid's).
+read -r -a plist <<< "$programs"
 n=0
-for py in "${interpreters[@]}"; do
-	for prog in $programs; do
-		n=$((n + 1))
-		d=$work/run$n
-		mkdir -p "$d"
-		echo "$py $prog" > "$d/what"
-		(cd "$progs" && timeout "$TIMEOUT" "$py" "$work/wait_go.py" "$work/go.oracle" "$prog" > "$d/plain.out" 2>&1)
-		(cd "$progs" && TM_ORACLE_OUT=$d/oracle.pickle timeout "$TIMEOUT" "$py" -X tracemalloc=$frames \
-			"$work/wait_go.py" "$work/go.oracle" "$prog" > /dev/null 2>&1)
-	done
+for i in $(seq 0 19); do
+	[ "$i" -lt $((${#interpreters[@]} * ${#plist[@]})) ] || break
+	n=$((n + 1))
+	d=$work/run$n
+	mkdir -p "$d"
+	[ -n "$iw" ] && mkdir -p "$root$iw/run$n"
+	echo "${interpreters[$((i % ${#interpreters[@]}))]} ${plist[$((i % ${#plist[@]}))]}" > "$d/what"
+	timeout "$TIMEOUT" bash -c 'py_run "$@"' _ $n go.oracle > "$d/plain.out" 2>&1
+	ORACLE=1 timeout "$TIMEOUT" bash -c 'py_run "$@"' _ $n go.oracle -X tracemalloc=$frames \
+		> /dev/null 2>&1
 done
 late=$((n + 1))
 d=$work/run$late
@@ -116,9 +164,8 @@ start_one() { # start_one N: in the cgroup, then exec the interpreter
 	read -r py prog < "$d/what"
 	(
 		echo "$BASHPID" > "$cg/cgroup.procs"
-		cd "$progs" || exit 1
-		if [ "$1" = "$late" ]; then exec "$py" "$prog"; fi
-		exec "$py" "$work/wait_go.py" "$work/go" "$prog"
+		if [ "$1" = "$late" ]; then cd "$progs" && exec "$py" "$prog"; fi
+		py_run "$1" go
 	) > "$d/traced.out" 2>&1 &
 	echo $! > "$d/pid"
 }
@@ -134,6 +181,7 @@ for i in $(seq 300); do
 	sleep 0.1
 done
 touch "$work/go"
+[ -n "$iw" ] && touch "$root$iw/go"
 n_all=$late
 # Memory while all run: tmbpf's RSS + the memlock of its BPF maps.
 peak_mem=0 peak_rss=0 peak_maps=0
@@ -163,14 +211,19 @@ grep -q "0 events lost in all" "$work/tmbpf.err" &&
 	echo "ok - system-wide: 0 events lost over all processes" ||
 	echo "not ok - system-wide: loss: $(grep -E 'dropped|lost' "$work/tmbpf.err" | head -3 | tr '\n' ' ')"
 
-versions=$(for py in "${interpreters[@]}"; do "$py" -c 'import sys; print(sys.version.split()[0])'; done | sort -u | wc -l)
+versions=$(for py in "${interpreters[@]}"; do
+	case $py in
+	*:*) chroot "${py%%:*}" "${py#*:}" -c 'import sys; print(sys.version.split()[0])' ;;
+	*) "$py" -c 'import sys; print(sys.version.split()[0])' ;;
+	esac
+done | sort -u | wc -l)
 good=0
 at_start=0
 for i in $(seq "$n_all"); do
 	d=$work/run$i
 	read -r py prog < "$d/what"
 	pid=$(cat "$d/pid")
-	tag="$(basename "$py") ${prog%.py} (PID $pid)"
+	tag="$(basename "${py#*:}") ${prog%.py} (PID $pid)"
 	[ "$i" = "$late" ] && tag="$tag, started 5 s after tmbpf"
 	if ! cmp -s "$d/plain.out" "$d/traced.out"; then
 		echo "not ok - system-wide $tag: output differs from an untraced run"
@@ -187,7 +240,13 @@ for i in $(seq "$n_all"); do
 		echo "not ok - system-wide $tag: not caught at its start-up"
 		continue
 	fi
-	res=$(cd "$progs" && "$cmp_py" "$top/tests/e2e/compare.py" "$snap" "$d/oracle.pickle" "$progs" 2>&1)
+	case $py in
+	*:*) # compared inside the root by that interpreter (its Snapshot.load reads both)
+		cp "$snap" "$root$iw/run$i/tmbpf.pickle"
+		res=$(chroot "${py%%:*}" /bin/sh -c 'cd "$0" && exec "$@"' "$iw/p" "${py#*:}" \
+			"$iw/compare.py" "$iw/run$i/tmbpf.pickle" "$iw/run$i/oracle.pickle" "$iw/p" 2>&1) ;;
+	*) res=$(cd "$progs" && "$cmp_py" "$top/tests/e2e/compare.py" "$snap" "$d/oracle.pickle" "$progs" 2>&1) ;;
+	esac
 	first=$(echo "$res" | head -1)
 	agree=$(echo "$first" | sed -n 's/.*agreement=\([0-9.]*\).*/\1/p')
 	if [ -n "$agree" ] && awk "BEGIN{exit !($agree >= 0.99)}" && echo "$first" | grep -q 'top5=same'; then
