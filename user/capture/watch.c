@@ -286,7 +286,8 @@ static void caught(struct tm_watch *w, struct pending *q)
 	}
 	from_start = copy_from || !q->k.late;
 	tm_log(TM_LOG_DEBUG, "PID %d: caught %s after %u syscall stops, held %ld us", (int)pid,
-	       copy_from ? "after its fork" : from_start ? "at start-up" : "late (its interpreter "
+	       copy_from ? "after its fork" : q->k.no_interpreter ? "where it was (no interpreter "
+	       "within 3 s of its exec)" : from_start ? "at start-up" : "late (its interpreter "
 	       "had started)", q->k.stops, q->k.held_us);
 	e = add(w, t, from_start, now_ns());
 	if (!e && copy_from) {

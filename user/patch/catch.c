@@ -199,10 +199,15 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 	for (;;) {
 		status = wait_until(pid, deadline);
 		if (status == -ETIMEDOUT) {
-			/* blocked in a syscall: past the loader; not what we wait for */
+			/* blocked in a syscall: past the loader; not what we wait for,
+			 * unless an interpreter image waits to create its interpreter */
 			ptrace(PTRACE_INTERRUPT, pid, 0, 0);
 			status = wait_until(pid, now_us() + 1000000);
 			e = -ETIMEDOUT;
+			/* (the interrupted syscall's exit comes first, then our stop) */
+			if (status >= 0 && is_ready && k->waited &&
+			    (WSTOPSIG(status) == (SIGTRAP | 0x80) || status >> 16 == PTRACE_EVENT_STOP))
+				goto no_interpreter;
 			if (status < 0)
 				k->held = status == -ESRCH ? 0 : k->held;
 			goto fail;
@@ -242,6 +247,8 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 			inject = sigstop; /* a signal for the process: deliver it */
 		}
 		if (now_us() > deadline) {
+			if (is_ready && k->waited)
+				goto no_interpreter;
 			e = -ETIMEDOUT;
 			goto fail;
 		}
@@ -252,6 +259,14 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 			goto fail;
 		}
 	}
+	t->stopped_tid = pid;
+	k->held_us = now_us() - start;
+	return 0;
+no_interpreter:
+	/* An embedder that starts Python later (or never): taken where it is,
+	 * held at a stop; a window open here is undone by capture's retake
+	 * (allocator_reset), never silently. */
+	k->no_interpreter = 1;
 	t->stopped_tid = pid;
 	k->held_us = now_us() - start;
 	return 0;

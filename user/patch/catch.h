@@ -35,6 +35,8 @@ struct tm_catch {
 			 * made before are not seen, as when attaching to a running one) */
 	int waited;     /* 1: seen before its interpreter existed (caught once it
 			 * does, at a safe point: catch.c) */
+	int no_interpreter; /* 1: no interpreter within max_ms (an embedder that starts
+			     * Python later): caught where it was */
 	/* Set by the caller: called between two stops while the process is
 	 * stepped (e.g. to hold other processes that exec meanwhile). */
 	void (*between)(void *ctx);
@@ -51,8 +53,9 @@ int tm_catch_seize(pid_t pid, struct tm_catch *k);
  * and open it into *t. Returns 0 with the
  * process held; -ENOEXEC when the image is not a CPython (released);
  * -ESRCH when it exited; -EPERM when ptrace is refused (another tracer);
- * -ETIMEDOUT when no interpreter appeared within max_ms (released). err
- * gets one line. */
+ * -ETIMEDOUT when no interpreter image appeared within max_ms (released);
+ * an image whose interpreter does not start within max_ms is caught where
+ * it is (k->no_interpreter). err gets one line. */
 int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k, char *err,
 		  size_t errlen);
 
