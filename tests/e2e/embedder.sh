@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # An embedder exec'd after a system-wide tmbpf, that creates its interpreter
-# only 4 s later (past tm_catch_exec's 3 s): caught where it is rather than
+# only 4 s later (tm_catch_exec waits 0.3 s for it): caught where it is rather than
 # given up, traced to its finalization (snapshot written then), its 20000
 # kept bytearrays at <string>:1, 0 drops. Built against pyenv 3.12's
 # libpython (--enable-shared).

@@ -287,7 +287,7 @@ static void caught(struct tm_watch *w, struct pending *q)
 	from_start = copy_from || !q->k.late;
 	tm_log(TM_LOG_DEBUG, "PID %d: caught %s after %u syscall stops, held %ld us", (int)pid,
 	       copy_from ? "after its fork" : q->k.no_interpreter ? "where it was (no interpreter "
-	       "within 3 s of its exec)" : from_start ? "at start-up" : "late (its interpreter "
+	       "0.3 s after its exec)" : from_start ? "at start-up" : "late (its interpreter "
 	       "had started)", q->k.stops, q->k.held_us);
 	e = add(w, t, from_start, now_ns());
 	if (!e && copy_from) {
@@ -428,8 +428,13 @@ int tm_watch_scan(struct tm_watch *w)
 		n = (int)w->sel.npids;
 		memcpy(pids, w->sel.pids, w->sel.npids * sizeof(*pids));
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		attach_running(w, pids[i]);
+		/* a scan of a busy host takes tens of ms: a process exec'd
+		 * meanwhile is held at once, not found running later */
+		if (i % 32 == 31)
+			tm_capture_poll_processes(w->c);
+	}
 	free(pids);
 	return (int)w->n;
 }

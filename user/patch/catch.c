@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "placement/elf_file.h"
 #include "target/proc_maps.h"
 
 
@@ -139,6 +140,36 @@ static int interpreter_started(const struct tm_target *t)
 	       head != 0;
 }
 
+/* 3.10 computes its paths (getpath.c: readlink, stat, open...) inside a
+ * window of its own after the interpreter exists (pathconfig_init); the
+ * global _Py_path_config gets its module_search_path once it closed. 1
+ * when past it (or another version), 0 while not. */
+static int paths_ready(struct tm_catch *k, const struct tm_target *t)
+{
+	struct tm_elf_sym sym;
+	struct tm_elf *e;
+	uint64_t v = 0;
+
+	if (t->major != 3 || t->minor != 10)
+		return 1;
+	if (!k->path_config_addr) {
+		e = tm_elf_open(t->elf_path);
+		if (!e)
+			return 1;
+		/* ._PyPathConfig: program_full_path, prefix, exec_prefix, module_search_path */
+		if (tm_elf_symbol(e, "_Py_path_config", &sym) == 0)
+			k->path_config_addr = sym.value + t->load_bias + 3 * 8;
+		tm_elf_close(e);
+		if (!k->path_config_addr)
+			return 1;
+	}
+	return tm_target_read(t->pid, k->path_config_addr, &v, 8) || v != 0;
+}
+
+/* How long a process seen before its interpreter existed may be stepped
+ * waiting for it (CPython creates it within milliseconds of its exec). */
+#define WAIT_US 300000L
+
 /* The allocator's own syscalls (malloc and free may make them anywhere). */
 static int allocator_syscall(long nr)
 {
@@ -156,7 +187,7 @@ static int allocator_syscall(long nr)
  * process in 40 caught so, 64-94 frees missed each). Nor is the loader's
  * code a sign of "before main": lazy binding runs there too. Once the
  * interpreter exists, the windows left copy configuration strings, and
- * their only syscalls are the allocator's; so a process seen before its
+ * their only syscalls are the allocator's (but 3.10's: paths_ready); so a process seen before its
  * interpreter existed is held until then and takes the stub at the exit
  * of a syscall that is not the allocator's (what it allocated before has
  * no Python traceback; tracemalloc would not have started yet either). A
@@ -166,16 +197,26 @@ static int safe_point(struct tm_catch *k, const struct tm_target *t, int syscall
 {
 	struct user_regs_struct regs;
 
-	if (!interpreter_started(t)) {
+	if (!k->waited && !interpreter_started(t)) {
 		k->waited = 1;
+		k->wait_start_us = now_us();
 		return 0;
 	}
 	if (!k->waited) {
 		k->late = 1;
 		return 1;
 	}
-	return syscall_exit && ptrace(PTRACE_GETREGS, k->pid, 0, &regs) == 0 &&
-	       !allocator_syscall((long)regs.orig_rax);
+	if (interpreter_started(t) && syscall_exit && paths_ready(k, t) &&
+	    ptrace(PTRACE_GETREGS, k->pid, 0, &regs) == 0 && !allocator_syscall((long)regs.orig_rax))
+		return 1;
+	/* An embedder that starts Python later (or never): taken where it is
+	 * after WAIT_US; a window open here is undone by capture's retake
+	 * (allocator_reset), never silently. */
+	if (now_us() - k->wait_start_us > WAIT_US) {
+		k->no_interpreter = !interpreter_started(t);
+		return 1;
+	}
+	return 0;
 }
 
 int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k, char *err,
@@ -183,7 +224,7 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 {
 	long start, deadline;
 	uint64_t sig = 0;
-	int opened = 0, is_ready = 0, status, e;
+	int opened = 0, is_ready = 0, pending_sig = 0, status, e;
 
 	if (!(k->held && k->pid == pid)) {
 		e = tm_catch_seize(pid, k);
@@ -197,20 +238,23 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 	start = k->seized_us;
 	deadline = now_us() + (long)max_ms * 1000;
 	for (;;) {
-		status = wait_until(pid, deadline);
+		long until = k->waited && k->wait_start_us + WAIT_US < deadline ?
+				     k->wait_start_us + WAIT_US : deadline;
+
+		status = wait_until(pid, until);
 		if (status == -ETIMEDOUT) {
-			/* blocked in a syscall: past the loader; not what we wait for,
-			 * unless an interpreter image waits to create its interpreter */
+			/* blocked in a syscall: past the loader; not what we wait
+			 * for, unless an interpreter image waits for its interpreter
+			 * (then taken at the stops that follow: the interrupted
+			 * syscall's exit, then our interrupt) */
 			ptrace(PTRACE_INTERRUPT, pid, 0, 0);
 			status = wait_until(pid, now_us() + 1000000);
-			e = -ETIMEDOUT;
-			/* (the interrupted syscall's exit comes first, then our stop) */
-			if (status >= 0 && is_ready && k->waited &&
-			    (WSTOPSIG(status) == (SIGTRAP | 0x80) || status >> 16 == PTRACE_EVENT_STOP))
-				goto no_interpreter;
-			if (status < 0)
-				k->held = status == -ESRCH ? 0 : k->held;
-			goto fail;
+			if (status < 0 || !(is_ready && k->waited)) {
+				e = -ETIMEDOUT;
+				if (status < 0)
+					k->held = status == -ESRCH ? 0 : k->held;
+				goto fail;
+			}
 		}
 		if (status < 0) {
 			e = status;
@@ -246,9 +290,8 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 		} else if (sigstop != SIGTRAP) {
 			inject = sigstop; /* a signal for the process: deliver it */
 		}
+		pending_sig = inject;
 		if (now_us() > deadline) {
-			if (is_ready && k->waited)
-				goto no_interpreter;
 			e = -ETIMEDOUT;
 			goto fail;
 		}
@@ -259,14 +302,11 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 			goto fail;
 		}
 	}
-	t->stopped_tid = pid;
-	k->held_us = now_us() - start;
-	return 0;
-no_interpreter:
-	/* An embedder that starts Python later (or never): taken where it is,
-	 * held at a stop; a window open here is undone by capture's retake
-	 * (allocator_reset), never silently. */
-	k->no_interpreter = 1;
+	/* The pointers as they are now: start-up may have set others since
+	 * they were first read (PYTHONMALLOC, -X dev: _PyPreConfig_Write). */
+	e = tm_target_read_allocators(t);
+	if (e)
+		goto fail;
 	t->stopped_tid = pid;
 	k->held_us = now_us() - start;
 	return 0;
@@ -278,6 +318,10 @@ fail:
 		snprintf(err, errlen, "PID %d exited while starting", (int)pid);
 	else
 		snprintf(err, errlen, "PID %d: cannot follow its start-up: %s", (int)pid, strerror(-e));
+	if (k->held && pending_sig) { /* held at its signal's delivery: let it have it */
+		ptrace(PTRACE_DETACH, pid, 0, (void *)(long)pending_sig);
+		k->held = 0;
+	}
 	tm_catch_release(k);
 	return opened || e != -ETIMEDOUT ? e : -ENOEXEC;
 }

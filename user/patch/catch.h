@@ -21,6 +21,7 @@
 #define TM_PATCH_CATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "target/target.h"
@@ -35,8 +36,10 @@ struct tm_catch {
 			 * made before are not seen, as when attaching to a running one) */
 	int waited;     /* 1: seen before its interpreter existed (caught once it
 			 * does, at a safe point: catch.c) */
-	int no_interpreter; /* 1: no interpreter within max_ms (an embedder that starts
-			     * Python later): caught where it was */
+	long wait_start_us;  /* when it was first seen waiting for its interpreter */
+	uint64_t path_config_addr; /* 3.10: &_Py_path_config.module_search_path (catch.c) */
+	int no_interpreter; /* 1: no interpreter 0.3 s after it was first seen (an
+			     * embedder that starts Python later): caught where it was */
 	/* Set by the caller: called between two stops while the process is
 	 * stepped (e.g. to hold other processes that exec meanwhile). */
 	void (*between)(void *ctx);
@@ -54,7 +57,7 @@ int tm_catch_seize(pid_t pid, struct tm_catch *k);
  * process held; -ENOEXEC when the image is not a CPython (released);
  * -ESRCH when it exited; -EPERM when ptrace is refused (another tracer);
  * -ETIMEDOUT when no interpreter image appeared within max_ms (released);
- * an image whose interpreter does not start within max_ms is caught where
+ * an image whose interpreter does not start within 0.3 s is caught where
  * it is (k->no_interpreter). err gets one line. */
 int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k, char *err,
 		  size_t errlen);

@@ -238,28 +238,46 @@ static void set_field(unsigned char *blob, const unsigned char *field, uint64_t 
 /* tmbpf run: the caller holds tid stopped. Run it through the parasite's
  * syscalls with PTRACE_SYSCALL and stop after the last one (close), the
  * area complete; the caller resumes it later, or the kernel does if tmbpf
- * dies (the parasite then restores and returns by itself). */
-static int run_traced(pid_t tid)
+ * dies (the parasite then restores and returns by itself). Syscall stops
+ * are SIGTRAP, or SIGTRAP | 0x80 for a tracer that set TRACESYSGOOD (the
+ * start-up catch). A signal that arrives meanwhile is not delivered inside
+ * the parasite: it is sent again once the parasite is done. */
+static int run_traced(pid_t pid, pid_t tid)
 {
+	int sigs[8], nsigs = 0, e = -ETIMEDOUT;
+
 	for (int stops = 0; stops < 64; stops++) {
 		struct user_regs_struct r;
 		int status;
 
-		if (ptrace(PTRACE_SYSCALL, tid, 0, 0))
-			return -errno;
-		if (waitpid(tid, &status, __WALL) < 0)
-			return -errno;
-		if (!WIFSTOPPED(status))
-			return -ESRCH;
-		if (WSTOPSIG(status) != SIGTRAP)
-			continue; /* a signal for the child: it stays pending */
-		if (ptrace(PTRACE_GETREGS, tid, 0, &r))
-			return -errno;
+		if (ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
+			e = -errno;
+			break;
+		}
+		if (waitpid(tid, &status, __WALL) < 0) {
+			e = -errno;
+			break;
+		}
+		if (!WIFSTOPPED(status)) {
+			e = -ESRCH;
+			break;
+		}
+		if ((WSTOPSIG(status) & ~0x80) != SIGTRAP) {
+			if (status >> 16 == 0 && nsigs < 8) /* a signal-delivery stop */
+				sigs[nsigs++] = WSTOPSIG(status);
+			continue;
+		}
+		if (status >> 16 || ptrace(PTRACE_GETREGS, tid, 0, &r))
+			continue; /* an event stop: not a syscall's */
 		/* the exit of close: rax holds its result (entries show -ENOSYS) */
-		if (r.orig_rax == SYS_close && (long)r.rax != -ENOSYS)
-			return 0;
+		if (r.orig_rax == SYS_close && (long)r.rax != -ENOSYS) {
+			e = 0;
+			break;
+		}
 	}
-	return -ETIMEDOUT;
+	for (int i = 0; i < nsigs; i++)
+		syscall(SYS_tgkill, pid, tid, sigs[i]);
+	return e;
 }
 
 static int find_area_id(pid_t pid, uint64_t code_len, uint64_t id_off, uint64_t want_id,
@@ -361,7 +379,7 @@ int tm_inject_area(pid_t pid, pid_t traced_tid, uint64_t code_len, uint64_t stat
 	}
 	/* From here on the target completes the injection by itself. */
 	if (traced_tid) {
-		e = run_traced(tid);
+		e = run_traced(pid, tid);
 	} else {
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		attached = 0;

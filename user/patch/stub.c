@@ -564,6 +564,9 @@ int tm_stub_retake(struct tm_stub *s, char *err, size_t errlen)
 	int fd, n = 0;
 	char line[160];
 
+	uint64_t magic = 0, who = 0;
+	int mine = -1; /* unknown until a pointer needs us */
+
 	if (!s->armed)
 		return 0;
 	fd = tm_mem_open(s->pid, line, sizeof(line));
@@ -573,12 +576,26 @@ int tm_stub_retake(struct tm_stub *s, char *err, size_t errlen)
 		struct tm_stub_slot *sl = &s->slot[i];
 		uint64_t cur, ours = s->area.base + sl->entry;
 
-		if (!sl->written || tm_mem_read(fd, sl->addr, &cur, 8) || cur == ours)
+		/* (a slot with nothing behind it, the 3.13 ref tracer, is set to
+		 * NULL by tracemalloc.stop(): not a reset) */
+		if (!sl->written || !sl->orig || tm_mem_read(fd, sl->addr, &cur, 8) || cur == ours)
 			continue;
 		/* what we replaced: put back by the target (PyMem_SetAllocator
 		 * with a copy saved before we came); anything else wraps or
 		 * replaces us on purpose (tracemalloc.start()): left as is */
-		if (cur != sl->orig || tm_mem_write(fd, sl->addr, &ours, 8))
+		if (cur != sl->orig)
+			continue;
+		/* Only into the image the stub went into: after an exec of the
+		 * same non-PIE binary, or a reused pid, the pointer holds the
+		 * same value and our area is gone (writing would crash it). */
+		if (mine < 0)
+			mine = tm_mem_read(fd, s->area.base + TM_STUB_c_magic, &magic, 8) == 0 &&
+			       magic == STUB_MAGIC &&
+			       tm_mem_read(fd, s->state_addr + STATE(st_session_pid), &who, 8) == 0 &&
+			       who == (uint64_t)getpid();
+		if (!mine)
+			break;
+		if (tm_mem_write(fd, sl->addr, &ours, 8))
 			continue;
 		if (!n++)
 			snprintf(err, errlen, "PID %d: its %s pointer was put back to 0x%llx; taken again",

@@ -150,6 +150,23 @@ static int is_cgroup_dir(const char *dir)
 	return stat(f, &st) == 0;
 }
 
+/* /proc/mounts writes space, tab, newline and backslash as \ooo. */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++, w++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*w = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*w = *s;
+		}
+	}
+	*w = '\0';
+}
+
 int tm_cgroup_resolve(const char *arg, char *out, size_t len)
 {
 	char line[4096], dir[4096], mnt[1024], type[64];
@@ -168,6 +185,7 @@ int tm_cgroup_resolve(const char *arg, char *out, size_t len)
 		if (sscanf(line, "%*s %1023s %63s", mnt, type) != 2 ||
 		    (strcmp(type, "cgroup2") && strcmp(type, "cgroup")))
 			continue;
+		unescape_octal(mnt);
 		m = strlen(mnt);
 		/* a directory of this hierarchy: its path below the mount */
 		if (!strncmp(arg, mnt, m) && (arg[m] == '/' || !arg[m]) && is_cgroup_dir(arg)) {
