@@ -167,32 +167,48 @@ static void unescape_octal(char *s)
 	*w = '\0';
 }
 
+/* 1 when path is prefix or lies under it ("/" holds everything). */
+static int path_under(const char *path, const char *prefix, size_t *n)
+{
+	*n = strcmp(prefix, "/") ? strlen(prefix) : 0;
+	return !strncmp(path, prefix, *n) && (path[*n] == '/' || !path[*n]);
+}
+
 int tm_cgroup_resolve(const char *arg, char *out, size_t len)
 {
-	char line[4096], dir[4096], mnt[1024], type[64];
-	FILE *f = fopen("/proc/mounts", "re");
+	char line[8192], dir[4096], root[2048], mnt[2048], type[64];
+	FILE *f;
 	int e = -ENOENT;
 
+	if (arg[0] != '/')
+		return -ENOENT;
+	/* mountinfo, for each hierarchy's root: a container without a cgroup
+	 * namespace on a v1 host mounts /docker/ID at /sys/fs/cgroup/memory */
+	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return -errno;
-	if (arg[0] != '/') {
-		fclose(f);
-		return -ENOENT;
-	}
 	while (e == -ENOENT && fgets(line, sizeof(line), f)) {
-		size_t m;
+		const char *sep = strstr(line, " - ");
+		size_t m, r;
 
-		if (sscanf(line, "%*s %1023s %63s", mnt, type) != 2 ||
+		if (!sep || sscanf(line, "%*s %*s %*s %2047s %2047s", root, mnt) != 2 ||
+		    sscanf(sep + 3, "%63s", type) != 1 ||
 		    (strcmp(type, "cgroup2") && strcmp(type, "cgroup")))
 			continue;
+		unescape_octal(root);
 		unescape_octal(mnt);
-		m = strlen(mnt);
-		/* a directory of this hierarchy: its path below the mount */
-		if (!strncmp(arg, mnt, m) && (arg[m] == '/' || !arg[m]) && is_cgroup_dir(arg)) {
-			e = snprintf(out, len, "%s", arg[m] ? arg + m : "/") < (int)len ? 0 : -ENAMETOOLONG;
+		/* a directory of this hierarchy: root + its path below the mount */
+		if (path_under(arg, mnt, &m) && is_cgroup_dir(arg)) {
+			const char *below = arg + m;
+
+			e = snprintf(out, len, "%s%s", strcmp(root, "/") ? root : "",
+				     *below ? below : (strcmp(root, "/") ? "" : "/")) < (int)len ?
+				    0 : -ENAMETOOLONG;
 			continue;
 		}
-		if ((size_t)snprintf(dir, sizeof(dir), "%s%s", mnt, arg) < sizeof(dir) &&
+		/* as /proc/PID/cgroup names it: under this mount's root */
+		if (path_under(arg, root, &r) &&
+		    (size_t)snprintf(dir, sizeof(dir), "%s%s", mnt, arg + r) < sizeof(dir) &&
 		    is_cgroup_dir(dir))
 			e = snprintf(out, len, "%s", arg) < (int)len ? 0 : -ENAMETOOLONG;
 	}

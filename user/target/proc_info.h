@@ -40,7 +40,8 @@ int tm_proc_exe_is_cpython(pid_t pid, struct tm_exe_answer *cache, size_t n);
 /* The cgroup a --cgroup argument names: a path as /proc/PID/cgroup names
  * it ("/system.slice/app.service") or a directory of a mounted hierarchy
  * ("/sys/fs/cgroup/system.slice/app.service"), which must exist in one of
- * the hierarchies of /proc/mounts (v2 or v1). Its /proc/PID/cgroup form
+ * the hierarchies mounted (v2 or v1; /proc/self/mountinfo, with each
+ * mount's root). Its /proc/PID/cgroup form
  * into out: 0, -ENOENT (no hierarchy has it), -ENAMETOOLONG. */
 int tm_cgroup_resolve(const char *arg, char *out, size_t len);
 
