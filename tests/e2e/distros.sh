@@ -45,7 +45,6 @@ cc -shared -fPIC -O2 -pthread -o "build/cthreads_loop.so" tests/e2e/programs/cth
 setup_root() { # ROOT
 	local w
 	w=$(mktemp -d "$1/tmp/tmbpf-e2e.XXXXXX") || return 1
-	works+=("$w")
 	cp tests/e2e/programs/*.py tests/e2e/compare.py tests/e2e/distro/*.py build/cthreads_loop.so "$w/"
 	echo "$w"
 }
@@ -57,6 +56,7 @@ for r in sid trixie; do
 		continue
 	fi
 	w=$(setup_root "$ROOTS/$r") || { echo "not ok - distros $r: cannot write into $ROOTS/$r/tmp"; continue; }
+	works+=("$w") # here: setup_root runs in a subshell
 	inroot[$r]=${w#"$ROOTS/$r"}
 done
 
