@@ -646,7 +646,9 @@ void tm_capture_keep_stub(struct tm_capture_proc *p, uint64_t now_ns)
 	char why[256];
 	int n;
 
-	if (!p->stub_ready || now_ns - p->retake_checked_ns < RETAKE_NS)
+	/* (past Py_FinalizeEx the blocks are frozen, and exit's own windows,
+	 * pymain_free's, would read as resets: nothing to take back) */
+	if (!p->stub_ready || p->finalizing || now_ns - p->retake_checked_ns < RETAKE_NS)
 		return;
 	p->retake_checked_ns = now_ns;
 	n = tm_stub_retake(&p->stub, why, sizeof(why));

@@ -280,6 +280,7 @@ int tm_catch_exec(pid_t pid, int max_ms, struct tm_target *t, struct tm_catch *k
 			opened = 0; /* a new image: start over */
 			sig = 0;
 			is_ready = k->waited = 0;
+			k->path_config_addr = 0;
 		} else if (event == PTRACE_EVENT_STOP) {
 			if (sigstop == SIGTRAP) { /* our interrupt: a valid point too */
 				if (!is_ready)
