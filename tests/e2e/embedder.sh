@@ -12,12 +12,7 @@ PYENV_ROOT=${PYENV_ROOT:-$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")}
 work=$(mktemp -d /tmp/tmbpf-embed.XXXXXX)
 cg=
 tm=
-cleanup() {
-	[ -n "$tm" ] && kill -9 "$tm" 2>/dev/null
-	test_cgroup_remove
-	rm -rf "$work"
-}
-trap cleanup EXIT
+trap test_cgroup_cleanup EXIT
 [ "$(id -u)" -eq 0 ] || { echo "skip - embedder: needs root for BPF"; exit 0; }
 pydir=$(ls -d "$PYENV_ROOT"/versions/3.12.* 2>/dev/null | head -1)
 if [ -z "$pydir" ] || ! cc -O2 -o "$work/embed" "$top/tests/e2e/live/embed_late.c" -I"$pydir/include/python3.12" \

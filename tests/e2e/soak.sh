@@ -22,12 +22,7 @@ progs=$top/tests/e2e/live # not programs/: the differential suites run every fil
 work=$(mktemp -d ${TMPDIR:-/tmp}/tmbpf-soak.XXXXXX)
 cg=
 tm=
-cleanup() {
-	[ -n "$tm" ] && kill -9 "$tm" 2>/dev/null
-	test_cgroup_remove
-	rm -rf "$work"
-}
-trap cleanup EXIT
+trap test_cgroup_cleanup EXIT
 trap 'exit 1' INT TERM
 [ -n "${KEEP_WORK:-}" ] && trap - EXIT
 PYENV_ROOT=${PYENV_ROOT:-$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")}

@@ -18,9 +18,7 @@ cg=
 tm=
 iwr=
 cleanup() {
-	[ -n "$tm" ] && kill -9 "$tm" 2>/dev/null
-	test_cgroup_remove
-	rm -rf "$work"
+	test_cgroup_cleanup
 	[ -n "$iwr" ] && rm -rf "$iwr"
 }
 trap cleanup EXIT

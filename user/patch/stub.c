@@ -331,6 +331,7 @@ int tm_stub_prepare(const struct tm_target *t, pid_t traced_tid, const struct tm
 	int rc;
 
 	memset(s, 0, sizeof(*s));
+	s->mem_fd = -1;
 	s->pid = t->pid;
 	blob = malloc(sizeof(tm_stub_code));
 	e = tm_elf_open(t->elf_path);
@@ -468,6 +469,8 @@ out:
 
 static int write_guard(struct tm_stub *s, uint8_t g)
 {
+	if (s->mem_fd >= 0)
+		return tm_mem_write(s->mem_fd, s->state_addr + STATE(st_guard), &g, 1);
 	return tm_mem_write_pid(s->pid, s->state_addr + STATE(st_guard), &g, 1);
 }
 
@@ -481,6 +484,9 @@ int tm_stub_arm(struct tm_stub *s, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", line);
 		return fd;
 	}
+	if (s->mem_fd >= 0)
+		close(s->mem_fd);
+	s->mem_fd = fd; /* kept for retake and disarm: this address space only */
 	rc = write_guard(s, STUB_GUARD_ON);
 	for (size_t i = 0; i < s->nslots && !rc; i++) {
 		struct tm_stub_slot *sl = &s->slot[i];
@@ -506,7 +512,6 @@ int tm_stub_arm(struct tm_stub *s, char *err, size_t errlen)
 		rc = tm_mem_write(fd, sl->addr, &ours, 8);
 		sl->written = rc == 0;
 	}
-	close(fd);
 	if (rc) {
 		snprintf(err, errlen, "PID %d: cannot redirect the allocator pointers: %s", (int)s->pid,
 			 strerror(-rc));
@@ -524,7 +529,11 @@ int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen)
 
 	if (!s->pid)
 		return 0;
-	fd = tm_mem_open(s->pid, line, sizeof(line));
+	/* Armed: the descriptor of the address space we wrote into (after an
+	 * exec it fails: the new image is not ours to write). Else (a setup
+	 * that failed before arming) the process as it is. */
+	fd = s->mem_fd >= 0 ? s->mem_fd : tm_mem_open(s->pid, line, sizeof(line));
+	s->mem_fd = -1;
 	if (fd < 0)
 		return fd == -ESRCH ? 0 : fd;
 	/* Pointers first: no new call enters the stub; calls inside finish.
@@ -548,13 +557,14 @@ int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen)
 		}
 		sl->written = 0;
 	}
-	close(fd);
 	if (s->state_addr) {
 		uint64_t none[2] = { 0, 0 };
+		uint8_t g = STUB_GUARD_DRAIN;
 
-		write_guard(s, STUB_GUARD_DRAIN);
-		tm_mem_write_pid(s->pid, s->state_addr + STATE(st_session_pid), none, sizeof(none));
+		tm_mem_write(fd, s->state_addr + STATE(st_guard), &g, 1);
+		tm_mem_write(fd, s->state_addr + STATE(st_session_pid), none, sizeof(none));
 	}
+	close(fd);
 	s->armed = 0;
 	return busy ? -EBUSY : 0;
 }
@@ -562,16 +572,12 @@ int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen)
 int tm_stub_retake(struct tm_stub *s, char *err, size_t errlen)
 {
 	int fd, n = 0;
-	char line[160];
-
 	uint64_t magic = 0, who = 0;
 	int mine = -1; /* unknown until a pointer needs us */
 
-	if (!s->armed)
+	if (!s->armed || s->mem_fd < 0)
 		return 0;
-	fd = tm_mem_open(s->pid, line, sizeof(line));
-	if (fd < 0)
-		return fd == -ESRCH ? 0 : fd;
+	fd = s->mem_fd;
 	for (size_t i = 0; i < s->nslots; i++) {
 		struct tm_stub_slot *sl = &s->slot[i];
 		uint64_t cur, ours = s->area.base + sl->entry;
@@ -585,9 +591,10 @@ int tm_stub_retake(struct tm_stub *s, char *err, size_t errlen)
 		 * replaces us on purpose (tracemalloc.start()): left as is */
 		if (cur != sl->orig)
 			continue;
-		/* Only into the image the stub went into: after an exec of the
-		 * same non-PIE binary, or a reused pid, the pointer holds the
-		 * same value and our area is gone (writing would crash it). */
+		/* Only into the image the stub went into: the descriptor fails
+		 * after an exec; the magic and session pid are checked as
+		 * well, since writing into an image without our area would
+		 * crash it. */
 		if (mine < 0)
 			mine = tm_mem_read(fd, s->area.base + TM_STUB_c_magic, &magic, 8) == 0 &&
 			       magic == STUB_MAGIC &&
@@ -601,7 +608,6 @@ int tm_stub_retake(struct tm_stub *s, char *err, size_t errlen)
 			snprintf(err, errlen, "PID %d: its %s pointer was put back to 0x%llx; taken again",
 				 (int)s->pid, sl->what, (unsigned long long)cur);
 	}
-	close(fd);
 	return n;
 }
 

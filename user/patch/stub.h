@@ -70,6 +70,9 @@ struct tm_stub {
 	int adopted;        /* an area left by an earlier tmbpf was reused */
 	uint64_t old_base;  /* an earlier area not reused (pointers into it are replaced) */
 	int armed;
+	int mem_fd;         /* /proc/PID/mem opened when arming, -1: none. Bound to that
+			     * address space: after an exec (or in a reused PID) its reads
+			     * and writes fail instead of landing in another image */
 	enum tm_stub_hook newref_hook;
 	char code_path[96]; /* what uprobes attach to: /proc/PID/map_files/... */
 	struct tm_stub_probe probes[TM_STUB_MAX_PROBES];
@@ -108,14 +111,16 @@ int tm_stub_prepare(const struct tm_target *t, pid_t traced_tid, const struct tm
 int tm_stub_arm(struct tm_stub *s, char *err, size_t errlen);
 
 /* Put the pointers back (those that still hold our entries), then the
- * guard to DRAIN. Safe twice. -EBUSY when some pointer had been changed by
+ * guard to DRAIN, through the descriptor opened when arming (then closed).
+ * Safe twice. -EBUSY when some pointer had been changed by
  * someone else (left as is: it wraps our entry, which stays valid). */
 int tm_stub_disarm(struct tm_stub *s, char *err, size_t errlen);
 
 /* Armed: each pointer the target put back to what the stub replaced (a
  * PyMem_SetAllocator() of a copy saved before the stub came) is taken
  * again. Returns how many were (err names the first; what they carried
- * meanwhile went unseen), or a negative errno. One pread per pointer. */
+ * meanwhile went unseen), or a negative errno. One pread per pointer, on
+ * the descriptor opened when arming. */
 int tm_stub_retake(struct tm_stub *s, char *err, size_t errlen);
 
 /* Sampled mode: samples the stub could not take (its set was full). */

@@ -1,4 +1,4 @@
-# A cgroup of a suite's own (sourced by system_wide.sh, soak.sh, gunicorn.sh):
+# A cgroup of a suite's own (sourced by system_wide.sh, soak.sh, gunicorn.sh, embedder.sh):
 # the processes a system-wide tmbpf may trace are put there and selected with
 # --cgroup, so nothing else on the host is touched. Not a suite itself
 # (tests/e2e/run.sh runs only tests/e2e/*.sh).
@@ -28,4 +28,12 @@ test_cgroup_remove() {
 	for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 	sleep 0.2
 	rmdir "$cg" 2>/dev/null
+}
+
+# test_cgroup_cleanup: a suite's EXIT trap: SIGKILL its tmbpf ($tm), then
+# what is left in $cg; remove the cgroup and the suite's $work.
+test_cgroup_cleanup() {
+	[ -n "${tm:-}" ] && kill -9 "$tm" 2>/dev/null
+	test_cgroup_remove
+	[ -n "${work:-}" ] && rm -rf "$work"
 }
