@@ -56,16 +56,19 @@ bad=$(awk '$NF !~ /^[0-9]+$/' "$work/big.folded" | head -1)
 	echo "not ok - reports: folded line without a weight: $bad"
 
 # Loading a large file: a progress line when stderr is a terminal (script(1)
-# gives it one), erased at the end; nothing when it is not.
+# gives it one), erased at the end; nothing when it is not. The pickle (35 MB,
+# over PROGRESS_PICKLE_BYTES) is announced whatever the speed; the native
+# file only after 0.3 s, which a fast machine never reaches (it loaded in
+# less: no line, and this check failed there).
 if command -v script > /dev/null; then
-	script -q -c "$T stats $snap --limit 1" /dev/null > "$work/tty.out" 2>&1
-	if grep -q $'\rtmbpf: loading: [0-9]*%' "$work/tty.out" && grep -q $'\r\033\[K' "$work/tty.out"; then
+	script -q -c "$T stats $pickle --limit 1" /dev/null > "$work/tty.out" 2>&1
+	if grep -q $'\rtmbpf: loading[a-z ]*: [0-9]*%' "$work/tty.out" && grep -q $'\r\033\[K' "$work/tty.out"; then
 		echo "ok - reports: progress on a terminal: $(tr '\r' '\n' < "$work/tty.out" | grep -m1 -a 'loading:' | tr -d '\033')"
 	else
 		echo "not ok - reports: no progress line on a terminal: $(head -c 200 "$work/tty.out" | cat -v)"
 	fi
 fi
-$T stats "$snap" --limit 1 > /dev/null 2> "$work/err"
+$T stats "$pickle" --limit 1 > /dev/null 2> "$work/err"
 grep -q loading "$work/err" && echo "not ok - reports: progress printed to a non-terminal" ||
 	echo "ok - reports: no progress line when stderr is not a terminal"
 
