@@ -38,7 +38,7 @@ for kind in "${kinds[@]}"; do
 		continue
 	fi
 	if ! grep -q "drops: 0$" "$d/full.err"; then
-		echo "not ok - sampling $tag: the full-mode reference lost events: $(grep drop "$d/full.err" | tail -1)"
+		echo "not ok - sampling $tag: the full-mode reference lost events: $(grep drop "$d/full.err" | tr "\n" " ")"
 		continue
 	fi
 	bad=0
@@ -63,7 +63,7 @@ for kind in "${kinds[@]}"; do
 			bad=1
 		fi
 		grep -q "drops: 0$" "$d/s$i.err" ||
-			{ echo "not ok - sampling $tag: run $i lost events: $(grep drop "$d/s$i.err" | tail -1)"; bad=1; }
+			{ echo "not ok - sampling $tag: run $i lost events: $(grep drop "$d/s$i.err" | tr "\n" " ")"; bad=1; }
 		[ -n "$worst" ] && worst_all=$(awk -v a="$worst_all" -v b="$worst" 'BEGIN { print (b > a) ? b : a }')
 	done
 	if [ $bad -eq 0 ]; then

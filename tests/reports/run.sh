@@ -63,7 +63,7 @@ bad=$(awk '$NF !~ /^[0-9]+$/' "$work/big.folded" | head -1)
 if command -v script > /dev/null; then
 	script -q -c "$T stats $pickle --limit 1" /dev/null > "$work/tty.out" 2>&1
 	if grep -q $'\rtmbpf: loading[a-z ]*: [0-9]*%' "$work/tty.out" && grep -q $'\r\033\[K' "$work/tty.out"; then
-		echo "ok - reports: progress on a terminal: $(tr '\r' '\n' < "$work/tty.out" | grep -m1 -a 'loading:' | tr -d '\033')"
+		echo "ok - reports: progress on a terminal: $(tr '\r' '\n' < "$work/tty.out" | grep -m1 -a 'loading' | tr -d '\033')"
 	else
 		echo "not ok - reports: no progress line on a terminal: $(head -c 200 "$work/tty.out" | cat -v)"
 	fi
